@@ -163,6 +163,9 @@ class Span(models.Model):
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    # Gold spans only: the annotators' spans they were made from and how (spec section 5).
+    sources = models.ManyToManyField("self", symmetrical=False, blank=True, related_name="gold_spans")
+    provenance = models.JSONField(default=dict, blank=True)
 
     history = HistoricalRecords(m2m_fields=[themes])
     objects = SpanQuerySet.as_manager()
@@ -266,3 +269,22 @@ class Assignment(models.Model):
 
     def __str__(self):
         return f"{self.annotator} on {self.document}: {self.get_status_display()}"
+
+
+class Curation(models.Model):
+    """A curator's adjudication of one document into gold spans."""
+
+    class Status(models.TextChoices):
+        IN_PROGRESS = "in_progress", "In progress"
+        CURATED = "curated", "Curated"
+
+    document = models.OneToOneField(Document, on_delete=models.CASCADE, related_name="curation")
+    curator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="curations")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.IN_PROGRESS)
+    updated_at = models.DateTimeField(auto_now=True)
+    curated_at = models.DateTimeField(null=True, blank=True)
+
+    history = HistoricalRecords()
+
+    def __str__(self):
+        return f"{self.document}: {self.get_status_display()} by {self.curator}"

@@ -32,6 +32,12 @@ class Project(models.Model):
         blank=True, help_text="Annotation guidelines shown to reviewers; a little HTML formatting is allowed."
     )
     stance_target = models.CharField(max_length=200, default=DEFAULT_STANCE_TARGET)
+    unassigned_open = models.BooleanField(
+        default=True, help_text="Annotators may also work on documents nobody assigned to them."
+    )
+    annotators_per_document = models.PositiveSmallIntegerField(
+        default=2, help_text="How many annotators the automatic assignment gives each document."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
 
