@@ -12,9 +12,23 @@ Conventions shared by every function:
   "there was nothing to compare".
 * Spans are ``(start, end)`` pairs over code points, half-open ``[start, end)``
   with ``start < end``.
+
+When each function answers None:
+
+* ``cohen_kappa``: no item labelled by both raters, or expected agreement 1
+  (both used one single label), where kappa would be 0/0.
+* ``fleiss_kappa``: fewer than 2 raters, no item labelled by every rater, or
+  expected agreement 1.
+* ``krippendorff_alpha``: no unit with 2 or more values, or D_e == 0 (all
+  pairable values equal, or at distance 0 from each other).
+* ``span_f1`` / ``char_f1``: both sides empty (the whole result is None);
+  otherwise only an undefined precision (b empty) or recall (a empty) is None.
+* ``alpha_u``: fewer than 2 raters (every field None), or no unit at all
+  (alpha None, with d_o and d_e both 0.0).
+* ``alpha_u_by_category``: overall fields None when no category has a unit.
 """
 
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections import Counter
 from fractions import Fraction
 
@@ -254,6 +268,8 @@ def masi_distance(a, b):
     """MASI distance 1 - J * m of two label sets (Passonneau 2006), with m = 1, 2/3, 1/3 or 0."""
     # NLTK's masi_distance uses m = 0.67 and 0.33; the scheme fixes the exact
     # fractions 2/3 and 1/3, so results differ from NLTK's by up to 0.0017.
+    # The scheme's MASI values 0.666667 and 0.888889 are these distances; only
+    # distances (not the similarities 1/3, 1/9) reproduce its alpha_MASI = 4/11.
     a = a if isinstance(a, (set, frozenset)) else set(a)
     b = b if isinstance(b, (set, frozenset)) else set(b)
     union = len(a | b)
@@ -487,7 +503,9 @@ def _pair_observed(a, b):
 
 
 def _unitizing_result(length, raters, observed, expected, squared_lengths):
-    # D_o = 2 * obs / (R (R-1) L^2);  D_e = 2 * exp / (L (R L (R L - 1) - sum l(l-1))).
+    # DKPro's normalisations, kept as exact fractions so that D_o == D_e gives
+    # alpha 0.0 exactly (as DKPro special-cases) and long continua lose nothing.
+    # D_o = 2 obs / (R (R-1) L^2);  D_e = 2 exp / (L (R L (R L - 1) - sum l(l-1))).
     pairs = raters * (raters - 1)
     rest = raters * length * (raters * length - 1) - squared_lengths
     d_o = Fraction(2 * observed, pairs * length * length)
@@ -496,7 +514,7 @@ def _unitizing_result(length, raters, observed, expected, squared_lengths):
 
 
 def alpha_u(continuum_length, raters_units):
-    """Krippendorff's alpha_U of one category as in DKPro Agreement: {alpha, d_o, d_e}."""
+    """DKPro-compatible alpha_U of one category from per-rater (start, end) units: {alpha, d_o, d_e}."""
     if continuum_length <= 0:
         raise ValueError("continuum_length must be positive")
     raters_units = list(raters_units)
@@ -510,7 +528,7 @@ def alpha_u(continuum_length, raters_units):
 
 
 def alpha_u_by_category(continuum_length, raters_units_by_category):
-    """alpha_U per category and overall 1 - mean(D_o) / mean(D_e) over categories with units."""
+    """alpha_U of {category: per-rater units} per category and overall, 1 - mean(D_o) / mean(D_e)."""
     if continuum_length <= 0:
         raise ValueError("continuum_length must be positive")
     categories = {}
