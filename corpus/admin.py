@@ -66,6 +66,7 @@ class AnnotatedFilter(admin.SimpleListFilter):
 class DocumentAdminForm(forms.ModelForm):
     # The stored text is what offsets count into: keep its white space exactly as typed.
     text = forms.CharField(widget=forms.Textarea(attrs={"rows": 20, "cols": 100}), strip=False)
+    url = forms.URLField(max_length=1000, required=False, assume_scheme="https")
 
     class Meta:
         model = Document
