@@ -12,6 +12,11 @@ from .models import Document, Membership, Project
 from .services import SUPPORTED_SUFFIXES, documents_import, normalize_text
 
 
+admin.site.site_header = "Lectern administration"
+admin.site.site_title = "Lectern admin"
+admin.site.index_title = "Corpus, schema and spans"
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 0
@@ -92,6 +97,8 @@ class MultipleFileInput(forms.ClearableFileInput):
 class MultipleFileField(forms.FileField):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": ",".join(sorted(SUPPORTED_SUFFIXES))}))
+        # An empty file is reported in the per-file table, not refused for the whole upload.
+        kwargs.setdefault("allow_empty_file", True)
         super().__init__(*args, **kwargs)
 
     def clean(self, data, initial=None):

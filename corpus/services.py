@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import posixpath
+import re
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date
@@ -35,6 +36,9 @@ BLOCK_TAGS = {
     "table", "tr", "ul", "title", "td", "th",
 }
 DROPPED_TAGS = {"script", "style", "noscript", "template", "iframe", "object", "embed", "svg", "math", "head"}
+
+
+HTML_SPACE = re.compile(r"[ \t\n\r\f]+")
 
 
 class ImportRefused(Exception):
@@ -105,7 +109,8 @@ class _TextExtractor(HTMLParser):
     def flush(self):
         text = "".join(self.current)
         if not self.in_pre:
-            text = " ".join(text.split())
+            # HTML collapses only ASCII white space; a non-breaking space is content.
+            text = HTML_SPACE.sub(" ", text).strip(" ")
         if text.strip():
             self.blocks.append(text.strip("\n") if self.in_pre else text)
         self.current = []
@@ -157,7 +162,7 @@ def html_to_text(html):
     parser.feed(cleaned)
     parser.close()
     parser.flush()
-    title = " ".join("".join(parser.title).split())
+    title = HTML_SPACE.sub(" ", "".join(parser.title)).strip(" ")
     return title, "\n\n".join(parser.blocks)
 
 
