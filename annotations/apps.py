@@ -6,4 +6,4 @@ class AnnotationsConfig(AppConfig):
     verbose_name = "Annotations"
 
     def ready(self):
-        from . import signals  # noqa: F401
+        from . import assignment, signals  # noqa: F401
