@@ -27,6 +27,15 @@ run: $(VENV)/.installed-app
 	$(PY) manage.py load_demo
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
+# Production: gunicorn behind a TLS proxy; settings from the environment (deploy/production.env.example).
+serve: $(VENV)/.installed-app
+	$(PY) manage.py check --deploy --fail-level WARNING
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput -v0
+	$(VENV)/bin/gunicorn config.wsgi:application --bind $(HOST):$(PORT) \
+		--workers $${WEB_CONCURRENCY:-4} --timeout 60 --graceful-timeout 30 --max-requests 2000 \
+		--max-requests-jitter 200 --access-logfile - --error-logfile -
+
 test: $(VENV)/.installed-test
 	$(PY) -m pytest $(PYTEST_ARGS)
 
