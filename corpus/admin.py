@@ -6,6 +6,7 @@ from django.urls import path, reverse
 from simple_history.admin import SimpleHistoryAdmin
 
 from annotations.admin import StanceValueInline, ThemeInline
+from annotations.admin_actions import assign_documents
 from annotations.models import Span
 
 from .models import Document, Membership, Project
@@ -131,6 +132,7 @@ class DocumentAdmin(SimpleHistoryAdmin):
     readonly_fields = ("text_sha256", "created_at", "updated_at")
     list_select_related = ("project",)
     change_list_template = "admin/corpus/document/change_list.html"
+    actions = [assign_documents]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(n_spans=Count("spans"))

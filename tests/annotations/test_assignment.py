@@ -1,6 +1,8 @@
 from collections import Counter
 
 import pytest
+from django.contrib.auth.models import Permission
+from django.urls import reverse
 
 from annotations.assignment import (
     AssignmentRefused,
@@ -292,4 +294,168 @@ def test_joining_a_project_nobody_assigns_in_assigns_nothing(project, document, 
     with django_capture_on_commit_callbacks(execute=True):
         MembershipFactory(project=project, role=Membership.Role.ANNOTATOR, user=UserFactory())
 
+    assert not Assignment.objects.exists()
+
+
+# The assignments page
+
+
+def page_url(project):
+    return reverse("annotations:assignments", args=[project.slug])
+
+
+def test_manager_sees_documents_by_annotators(client, project, manager, annotator, teammate, document):
+    documents_assign(documents=[document], annotators=[teammate])
+    client.force_login(manager)
+
+    response = client.get(page_url(project))
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert f'value="{document.pk}:{teammate.pk}" checked' in page
+    assert f'value="{document.pk}:{annotator.pk}">' in page
+
+
+def test_manager_assigns_and_unassigns_with_the_checkboxes(client, project, manager, annotator, teammate):
+    kept, dropped = DocumentFactory.create_batch(2, project=project)
+    documents_assign(documents=[dropped], annotators=[annotator])
+    client.force_login(manager)
+
+    response = client.post(
+        page_url(project),
+        {"action": "save", "doc": [kept.pk, dropped.pk], "pair": [f"{kept.pk}:{annotator.pk}", f"{kept.pk}:{teammate.pk}"]},
+    )
+
+    assert response.status_code == 302
+    assert pairs(project) == {(kept.external_id, "alice"), (kept.external_id, "bob")}
+
+
+def test_the_checkboxes_cannot_take_away_started_work(client, project, manager, annotator):
+    doc = DocumentFactory(project=project)
+    AssignmentFactory(document=doc, annotator=annotator, assigned=True, status=Assignment.Status.IN_PROGRESS)
+    client.force_login(manager)
+
+    page = client.get(page_url(project)).content.decode()
+    client.post(page_url(project), {"action": "save", "doc": [doc.pk]})
+
+    assert f'value="{doc.pk}:{annotator.pk}" checked disabled' in page
+    assert Assignment.objects.filter(document=doc, annotator=annotator, assigned=True).exists()
+
+
+def test_the_checkboxes_only_touch_documents_of_the_project(client, project, manager, annotator, outsider):
+    elsewhere = DocumentFactory()
+    client.force_login(manager)
+
+    client.post(page_url(project), {"action": "save", "doc": [elsewhere.pk], "pair": [f"{elsewhere.pk}:{annotator.pk}"]})
+
+    assert not Assignment.objects.exists()
+
+
+def test_manager_changes_k_and_openness_then_assigns_automatically(client, project, manager):
+    make_annotators(project, "ann", "ben", "cat")
+    DocumentFactory.create_batch(4, project=project)
+    client.force_login(manager)
+
+    client.post(page_url(project), {"action": "settings", "annotators_per_document": 3})
+    response = client.post(page_url(project), {"action": "auto"}, follow=True)
+
+    project.refresh_from_db()
+    assert (project.annotators_per_document, project.unassigned_open) == (3, False)
+    assert set(per_document(project).values()) == {3}
+    assert "12 assignment(s) added" in response.content.decode()
+
+
+def test_k_must_be_at_least_one(client, project, manager):
+    client.force_login(manager)
+
+    response = client.post(page_url(project), {"action": "settings", "annotators_per_document": 0, "unassigned_open": "on"})
+
+    assert response.status_code == 200
+    project.refresh_from_db()
+    assert project.annotators_per_document == 2
+
+
+def test_the_rebalance_button_evens_out_queues(client, project, manager):
+    ann, ben = make_annotators(project, "ann", "ben")
+    docs = DocumentFactory.create_batch(4, project=project)
+    documents_assign(documents=docs, annotators=[ann])
+    client.force_login(manager)
+
+    client.post(page_url(project), {"action": "rebalance"})
+
+    assert sorted(loads(project).values()) == [2, 2]
+
+
+@pytest.mark.parametrize("role", [Membership.Role.ANNOTATOR, Membership.Role.CURATOR])
+def test_only_managers_may_assign(client, project, document, role):
+    user = MembershipFactory(project=project, role=role).user
+    client.force_login(user)
+
+    assert client.get(page_url(project)).status_code == 403
+    assert client.post(page_url(project), {"action": "auto"}).status_code == 403
+    assert not Assignment.objects.exists()
+
+
+def test_outsiders_do_not_find_the_assignments_page(client, project, outsider):
+    client.force_login(outsider)
+
+    assert client.post(page_url(project), {"action": "auto"}).status_code == 404
+
+
+def test_anonymous_visitors_are_sent_to_log_in(client, project):
+    response = client.get(page_url(project))
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+def test_superusers_may_assign_anywhere(client, project, superuser, annotator, document):
+    client.force_login(superuser)
+
+    client.post(page_url(project), {"action": "auto"})
+
+    assert pairs(project) == {(document.external_id, "alice")}
+
+
+# The Document admin action
+
+
+def admin_post(client, data):
+    return client.post(reverse("admin:corpus_document_changelist"), data)
+
+
+@pytest.fixture
+def staff_manager(manager):
+    manager.is_staff = True
+    manager.save()
+    manager.user_permissions.add(Permission.objects.get(codename="change_document"))
+    manager.user_permissions.add(Permission.objects.get(codename="view_document"))
+    return manager
+
+
+def test_admin_action_asks_for_annotators_then_assigns(client, project, staff_manager, annotator, teammate):
+    docs = DocumentFactory.create_batch(2, project=project)
+    client.force_login(staff_manager)
+    selected = {"action": "assign_documents", "_selected_action": [d.pk for d in docs]}
+
+    choose = admin_post(client, selected)
+    done = admin_post(client, {**selected, "apply": "yes", "annotators": [teammate.pk]})
+
+    assert choose.status_code == 200
+    assert "Assign documents to annotators" in choose.content.decode()
+    assert "bob" in choose.content.decode()
+    assert done.status_code == 302
+    assert pairs(project) == {(d.external_id, "bob") for d in docs}
+
+
+def test_admin_action_refuses_documents_of_projects_one_does_not_manage(client, project, staff_manager, annotator):
+    elsewhere = DocumentFactory()
+    MembershipFactory(project=elsewhere.project, user=annotator)
+    client.force_login(staff_manager)
+
+    response = admin_post(
+        client, {"action": "assign_documents", "_selected_action": [elsewhere.pk], "apply": "yes", "annotators": [annotator.pk]}
+    )
+
+    assert response.status_code == 302
     assert not Assignment.objects.exists()
