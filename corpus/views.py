@@ -1,23 +1,282 @@
-from django.contrib.auth.decorators import login_required
-from django.shortcuts import get_object_or_404, render
+from urllib.parse import urlencode
 
-from .models import Document, Project
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Case, CharField, Count, Exists, OuterRef, Q, Subquery, Value, When
+from django.db.models.functions import Coalesce
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+
+from annotations.models import (
+    Assignment, ClaimType, InfoCredibility, SourceReliability, SourceType, Span, StanceValue, Theme,
+)
+
+from .models import Document, Membership, Project
+
+REVIEWER_ROLES = {Membership.Role.CURATOR, Membership.Role.MANAGER}
+DOCUMENTS_PER_PAGE = 50
+SOURCE_NAME_SUGGESTIONS = 500
+Status = Assignment.Status
+
+
+def documents_with_progress(user, projects, roles):
+    """Documents of projects that user may open, each annotated with the user's own progress.
+
+    `my_status` is the Assignment's status, except that a document holding the user's spans
+    counts as in progress until it is marked done. Where a project is closed to unassigned
+    work, annotators see only the documents assigned to them or already begun.
+    """
+    mine = Assignment.objects.filter(document=OuterRef("pk"), annotator=user)
+    own_spans = (
+        Span.objects.filter(document=OuterRef("pk"), annotator=user)
+        .order_by().values("document").annotate(n=Count("pk")).values("n")
+    )
+    documents = (
+        Document.objects.filter(project__in=projects)
+        .annotate(
+            assignment_status=Subquery(mine.values("status")[:1]),
+            is_assigned=Exists(mine.filter(assigned=True)),
+            span_count=Coalesce(Subquery(own_spans), 0),
+        )
+        .annotate(
+            my_status=Case(
+                When(assignment_status=Status.DONE, then=Value(Status.DONE)),
+                When(Q(assignment_status=Status.IN_PROGRESS) | Q(span_count__gt=0), then=Value(Status.IN_PROGRESS)),
+                default=Value(Status.NOT_STARTED),
+                output_field=CharField(),
+            )
+        )
+    )
+    closed = [
+        project.pk for project in projects
+        if not project.unassigned_open and roles.get(project.pk) not in REVIEWER_ROLES
+    ]
+    if closed:
+        documents = documents.filter(
+            ~Q(project__in=closed)
+            | Q(is_assigned=True)
+            | Q(assignment_status__in=[Status.IN_PROGRESS, Status.DONE])
+        )
+    return documents
+
+
+def progress_counts(rows):
+    """Sum (status, count) rows into the figures a progress line shows."""
+    counts = {status: 0 for status in Status.values}
+    for status, n in rows:
+        counts[status] += n
+    counts["total"] = sum(counts.values())
+    return counts
+
+
+def roles_of(user):
+    return dict(Membership.objects.filter(user=user).values_list("project_id", "role"))
 
 
 @login_required
 def project_list(request):
-    projects = Project.objects.for_user(request.user).order_by("name")
+    projects = list(Project.objects.for_user(request.user).order_by("name"))
+    roles = roles_of(request.user)
+    by_project = {}
+    rows = (
+        documents_with_progress(request.user, projects, roles)
+        .order_by().values_list("project_id", "my_status").annotate(n=Count("pk"))
+    )
+    for project_id, status, n in rows:
+        by_project.setdefault(project_id, []).append((status, n))
+    spans = dict(
+        Span.objects.filter(annotator=request.user, document__project__in=projects)
+        .order_by().values_list("document__project_id").annotate(n=Count("pk"))
+    )
+    for project in projects:
+        project.progress = progress_counts(by_project.get(project.pk, []))
+        project.progress["spans"] = spans.get(project.pk, 0)
+        project.my_role = Membership.Role(roles[project.pk]).label
     return render(request, "corpus/project_list.html", {"projects": projects})
+
+
+def project_for(request, slug):
+    """The project at slug with the user's role, or 404 for non-members."""
+    project = get_object_or_404(Project.objects.for_user(request.user), slug=slug)
+    return project, project.role_of(request.user)
 
 
 @login_required
 def project_detail(request, slug):
-    project = get_object_or_404(Project.objects.for_user(request.user), slug=slug)
-    documents = project.documents.order_by("external_id")
-    return render(request, "corpus/project_detail.html", {"project": project, "documents": documents})
+    project, role = project_for(request, slug)
+    all_documents = documents_with_progress(request.user, [project], {project.pk: role})
+    progress = progress_counts(all_documents.order_by().values_list("my_status").annotate(n=Count("pk")))
+
+    filters = {name: request.GET.get(name, "").strip() for name in ("q", "genre", "outlet", "status")}
+    documents = all_documents
+    if filters["q"]:
+        q = filters["q"]
+        documents = documents.filter(Q(title__icontains=q) | Q(text__icontains=q) | Q(external_id__icontains=q))
+    if filters["genre"]:
+        documents = documents.filter(genre=filters["genre"])
+    if filters["outlet"]:
+        documents = documents.filter(outlet=filters["outlet"])
+    if filters["status"] in Status.values:
+        documents = documents.filter(my_status=filters["status"])
+    documents = documents.defer("text", "metadata").order_by("external_id", "pk")
+    page = Paginator(documents, DOCUMENTS_PER_PAGE).get_page(request.GET.get("page"))
+
+    choices = project.documents.order_by()
+    context = {
+        "project": project,
+        "role": role,
+        "page": page,
+        "progress": progress,
+        "filters": filters,
+        "filtered": any(filters.values()),
+        "query_string": urlencode({k: v for k, v in filters.items() if v}),
+        "genres": choices.exclude(genre="").values_list("genre", flat=True).distinct().order_by("genre"),
+        "outlets": choices.exclude(outlet="").values_list("outlet", flat=True).distinct().order_by("outlet"),
+        "statuses": Status.choices,
+    }
+    return render(request, "corpus/project_detail.html", context)
+
+
+@login_required
+def project_next(request, slug):
+    """Open the user's first document not done yet, assigned ones first; ?skip=<pk> passes one by."""
+    project, role = project_for(request, slug)
+    candidates = (
+        documents_with_progress(request.user, [project], {project.pk: role})
+        .exclude(my_status=Status.DONE).order_by("-is_assigned", "external_id", "pk")
+    )
+    skip = request.GET.get("skip", "")
+    if skip.isdigit():
+        candidates = candidates.exclude(pk=int(skip))
+    document = candidates.only("pk").first()
+    if document is None:
+        messages.info(request, "Every document open to you in this project is done.")
+        return redirect(project)
+    return redirect("corpus:document-detail", document.pk)
+
+
+def schema_payload(project):
+    """The project's label schema in the shape of GET /api/projects/{slug}/schema/."""
+    themes = list(Theme.objects.filter(project=project).select_related("parent").order_by("position", "code"))
+    return {
+        "themes": [
+            {
+                "code": theme.code, "key": theme.key, "name": theme.name, "colour": theme.colour,
+                "shortcut": theme.shortcut, "parent": theme.parent.code if theme.parent else None,
+                "position": theme.position,
+            }
+            for theme in themes
+        ],
+        "stances": list(
+            StanceValue.objects.filter(project=project).order_by("position", "key")
+            .values("key", "name", "colour", "shortcut")
+        ),
+        "stance_target": project.stance_target,
+        "source_reliability": [{"value": v, "label": label} for v, label in SourceReliability.choices],
+        "info_credibility": [{"value": v, "label": label} for v, label in InfoCredibility.choices],
+        "source_types": [{"value": v, "label": label} for v, label in SourceType.choices],
+        "claim_types": [{"value": v, "label": label} for v, label in ClaimType.choices],
+    }
+
+
+SPAN_FIELDS = (
+    "id", "start", "end", "text", "stance__key", "stance_target", "source_reliability", "info_credibility",
+    "source_type", "source_name", "source_affiliation", "source_via", "claim_type", "note", "status",
+    "annotator__username", "version",
+)
+
+
+def span_payloads(spans, document):
+    """Spans as the API's span JSON, read with two queries whatever their number.
+
+    The workbench paints thousands of spans from this list, so it skips the serializer and
+    the per-span theme queries it would make.
+    """
+    rows = list(spans.order_by("start", "end", "created_at", "id").values_list(*SPAN_FIELDS))
+    themes = {}
+    through = Span.themes.through.objects.filter(span__in=spans).order_by("theme__position", "theme__code")
+    for span_id, code in through.values_list("span_id", "theme__code"):
+        themes.setdefault(span_id, []).append(code)
+    payloads = []
+    for (span_id, start, end, text, stance, target, reliability, credibility, source_type, source_name,
+         affiliation, via, claim_type, note, status, annotator, version) in rows:
+        payloads.append({
+            "id": str(span_id), "document": document.pk, "document_external_id": document.external_id,
+            "start": start, "end": end, "text": text, "themes": themes.get(span_id, []), "stance": stance,
+            "stance_target": target, "source_reliability": reliability, "info_credibility": credibility,
+            "attributed_source": {"type": source_type, "name": source_name, "affiliation": affiliation, "via": via},
+            "claim_type": claim_type, "note": note, "status": status, "annotator": annotator, "version": version,
+            "admiralty": f"{reliability}{credibility}" if reliability and credibility is not None else "",
+        })
+    return payloads
 
 
 @login_required
 def document_detail(request, pk):
+    """The annotation workbench: the text, the user's spans (or a member's, read-only) and the schema."""
     document = get_object_or_404(Document.objects.for_user(request.user).select_related("project"), pk=pk)
-    return render(request, "corpus/document_detail.html", {"document": document, "project": document.project})
+    project = document.project
+    role = project.role_of(request.user)
+    reviewer = role in REVIEWER_ROLES
+    if not project.unassigned_open and not reviewer and not (
+        Assignment.objects.filter(document=document, annotator=request.user)
+        .filter(Q(assigned=True) | Q(status__in=[Status.IN_PROGRESS, Status.DONE])).exists()
+    ):
+        raise Http404("This document is not assigned to you.")
+
+    viewing = request.GET.get("view", "").strip()
+    spans = Span.objects.filter(document=document)
+    if not viewing or viewing == request.user.get_username():
+        viewing = ""
+        spans = spans.filter(annotator=request.user)
+    elif not reviewer:
+        raise PermissionDenied("Only curators and managers can read other members' spans.")
+    elif viewing != "all":
+        member = get_object_or_404(project.memberships.select_related("user"), user__username=viewing)
+        spans = spans.filter(annotator=member.user)
+    payloads = span_payloads(spans, document)
+
+    own_status = Assignment.objects.filter(document=document, annotator=request.user).values_list(
+        "status", flat=True).first()
+    if own_status != Status.DONE:
+        has_own = (any(p["annotator"] == request.user.get_username() for p in payloads) if not viewing
+                   else Span.objects.filter(document=document, annotator=request.user).exists())
+        own_status = Status.IN_PROGRESS if has_own or own_status == Status.IN_PROGRESS else Status.NOT_STARTED
+
+    schema = schema_payload(project)
+    for index, theme in enumerate(schema["themes"]):
+        theme["index"] = index
+    groups = []
+    for theme in schema["themes"]:
+        if theme["parent"] is None:
+            groups.append({"top": theme, "subs": []})
+        elif groups and groups[-1]["top"]["code"] == theme["parent"]:
+            groups[-1]["subs"].append(theme)
+        else:
+            parent = next((g for g in groups if g["top"]["code"] == theme["parent"]), None)
+            if parent is not None:
+                parent["subs"].append(theme)
+
+    context = {
+        "document": document,
+        "project": project,
+        "role": role,
+        "reviewer": reviewer,
+        "viewing": viewing,
+        "read_only": bool(viewing),
+        "members": project.memberships.select_related("user").order_by("user__username") if reviewer else [],
+        "spans": payloads,
+        "schema": schema,
+        "theme_groups": groups,
+        "source_names": (
+            Span.objects.filter(document__project=project).exclude(source_name="").order_by("source_name")
+            .values_list("source_name", flat=True).distinct()[:SOURCE_NAME_SUGGESTIONS]
+        ),
+        "own_status": own_status,
+        "status_label": Status(own_status).label,
+        "next_url": reverse("corpus:project-next", args=[project.slug]) + f"?skip={document.pk}",
+    }
+    return render(request, "annotations/workbench.html", context)
