@@ -1,0 +1,328 @@
+"""REST API for spans, and what every API view shares: errors, paging, access rules."""
+import re
+
+import django_filters
+from django import forms
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Exists, F, OuterRef, Prefetch, Q
+from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+    inline_serializer,
+)
+from rest_framework import exceptions, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.pagination import CursorPagination
+from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
+from rest_framework.serializers import as_serializer_error
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from .bulk import MAX_BULK_SPANS, SpansRefused, spans_bulk_create
+from .models import InfoCredibility, SourceReliability, Span, Theme
+from .serializers import SpanBulkResultSerializer, SpanSerializer
+from .services import StaleSpan, span_delete
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The object changed since it was read."
+    default_code = "stale"
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "too_large"
+
+
+class ItemsInvalid(exceptions.APIException):
+    """Some items of a bulk request were refused; the request as a whole stored nothing."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "invalid"
+
+    def __init__(self, items, total):
+        self.items = items
+        super().__init__(
+            f"{len(items)} of {total} item(s) were refused; nothing was stored.", code="invalid"
+        )
+
+
+def _fields_from(detail):
+    """DRF error detail as {field: [messages]}, nested serializers flattened with dots."""
+    fields = {}
+
+    def walk(prefix, value):
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), inner)
+        elif isinstance(value, list) and value and all(isinstance(v, (dict, list)) for v in value):
+            for index, inner in enumerate(value):
+                walk(f"{prefix}.{index}" if prefix else str(index), inner)
+        else:
+            messages = value if isinstance(value, list) else [value]
+            fields.setdefault(prefix or "non_field_errors", []).extend(str(m) for m in messages)
+
+    walk("", detail)
+    return fields
+
+
+def validation_fields(exc):
+    """A Django ValidationError's messages by field, non-field messages under "non_field_errors"."""
+    return _fields_from(as_serializer_error(exc))
+
+
+def _summary(fields):
+    field, messages = next(iter(fields.items()))
+    first = messages[0] if messages else "invalid"
+    if field == "non_field_errors":
+        return first
+    more = len(fields) - 1
+    return f"{field}: {first}" + (f" (and {more} more field(s))" if more else "")
+
+
+def exception_handler(exc, context):
+    """Answer every refusal with {"error": {"status", "code", "message", ["fields"], ["items"]}}."""
+    extra = {}
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(as_serializer_error(exc))
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    elif isinstance(exc, StaleSpan):
+        extra["current_version"] = exc.current
+        exc = Conflict(str(exc))
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+
+    error = {"status": response.status_code}
+    if isinstance(exc, exceptions.ValidationError):
+        fields = _fields_from(exc.detail)
+        error.update(code="invalid", message=_summary(fields), fields=fields)
+    else:
+        codes = exc.get_codes()
+        error["code"] = codes if isinstance(codes, str) else "error"
+        error["message"] = str(exc.detail)
+    if isinstance(exc, ItemsInvalid):
+        error["items"] = exc.items
+    error.update(extra)
+    response.data = {"error": error}
+    return response
+
+
+class StableCursorPagination(CursorPagination):
+    """Cursor pages over an ordering that ends in a unique field, so rows added while a client pages are neither skipped nor repeated."""
+
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+    ordering = ("created_at", "id")
+
+
+class ProjectCursorPagination(StableCursorPagination):
+    ordering = ("slug",)
+
+
+class DocumentCursorPagination(StableCursorPagination):
+    ordering = ("id",)
+
+
+_IF_MATCH_VERSION = re.compile(r'^\s*(?:W/)?"?(\d+)"?\s*$')
+
+
+def expected_version(request, data=None):
+    """The version the client read: the body's "version", else If-Match, else ?version=; None when absent."""
+    raw = None
+    if isinstance(data, dict) and data.get("version") not in (None, ""):
+        raw = data["version"]
+    elif request.headers.get("If-Match"):
+        match = _IF_MATCH_VERSION.match(request.headers["If-Match"])
+        if match is None:
+            raise exceptions.ValidationError({"version": ["If-Match must hold the span's version, e.g. \"3\"."]})
+        raw = match.group(1)
+    elif request.query_params.get("version"):
+        raw = request.query_params["version"]
+    if raw is None:
+        return None
+    try:
+        if isinstance(raw, (bool, float)):
+            raise ValueError(raw)
+        value = int(raw)
+    except (TypeError, ValueError):
+        value = 0
+    if value < 1:
+        raise exceptions.ValidationError({"version": ["A version is a whole number of at least 1."]})
+    return value
+
+
+def error_response(status_code, code, message, **extra):
+    """A refusal in the shared error shape, for views that answer without raising."""
+    return Response({"error": {"status": status_code, "code": code, "message": message, **extra}}, status=status_code)
+
+
+class SizeLimitedJSONParser(JSONParser):
+    """JSON bodies up to DATA_UPLOAD_MAX_MEMORY_SIZE: DRF reads the stream itself and skips Django's check."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        from django.conf import settings
+
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        request = (parser_context or {}).get("request")
+        length = request.META.get("CONTENT_LENGTH") if request is not None else None
+        if limit is not None and length and length.isdigit() and int(length) > limit:
+            raise PayloadTooLarge(f"The body has {int(length):,} bytes; the limit is {limit:,}.")
+        return super().parse(stream, media_type, parser_context)
+
+
+ERROR_RESPONSE = inline_serializer(
+    "Error",
+    {"error": inline_serializer("ErrorDetail", {
+        "status": serializers.IntegerField(),
+        "code": serializers.CharField(),
+        "message": serializers.CharField(),
+        "fields": serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False),
+        "items": serializers.ListField(child=serializers.DictField(), required=False),
+        "current_version": serializers.IntegerField(required=False),
+    })},
+)
+ERRORS = {400: ERROR_RESPONSE, 401: ERROR_RESPONSE, 403: ERROR_RESPONSE, 404: ERROR_RESPONSE}
+VERSION_HEADER = OpenApiParameter(
+    "If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
+    description='The version you read, e.g. "3"; alternative to the "version" field.',
+)
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class IntegerFilter(django_filters.NumberFilter):
+    field_class = forms.IntegerField
+
+
+class SpanFilter(django_filters.FilterSet):
+    project = django_filters.CharFilter(field_name="document__project__slug", help_text="Project slug.")
+    document = IntegerFilter(field_name="document_id", help_text="Document id.")
+    annotator = django_filters.CharFilter(field_name="annotator__username", help_text="Username.")
+    theme = django_filters.CharFilter(
+        method="filter_theme", help_text="Theme code; a top-level code also matches its sub-themes."
+    )
+    stance = django_filters.CharFilter(field_name="stance__key", help_text="Stance key.")
+    source_reliability = django_filters.ChoiceFilter(choices=SourceReliability.choices)
+    info_credibility = django_filters.TypedChoiceFilter(choices=InfoCredibility.choices, coerce=int)
+    status = django_filters.ChoiceFilter(choices=Span.Status.choices)
+    updated_since = django_filters.IsoDateTimeFilter(
+        field_name="updated_at", lookup_expr="gt", help_text="ISO 8601 date-time; spans changed after it."
+    )
+
+    class Meta:
+        model = Span
+        fields = []
+
+    def filter_theme(self, queryset, name, value):
+        links = Span.themes.through.objects.filter(span_id=OuterRef("pk")).filter(
+            Q(theme__code=value) | Q(theme__code__startswith=f"{value}.")
+        )
+        return queryset.filter(Exists(links))
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Spans I may read", responses={200: SpanSerializer(many=True), **ERRORS}),
+    retrieve=extend_schema(summary="One span", responses={200: SpanSerializer, **ERRORS}),
+    create=extend_schema(summary="Create a span (annotator = me)", responses={201: SpanSerializer, **ERRORS}),
+    update=extend_schema(summary="Replace a span's labels and extent", parameters=[VERSION_HEADER],
+                         responses={200: SpanSerializer, 409: ERROR_RESPONSE, **ERRORS}),
+    partial_update=extend_schema(summary="Change some of a span's labels", parameters=[VERSION_HEADER],
+                                 responses={200: SpanSerializer, 409: ERROR_RESPONSE, **ERRORS}),
+    destroy=extend_schema(
+        summary="Delete a span", responses={204: None, 409: ERROR_RESPONSE, **ERRORS},
+        parameters=[VERSION_HEADER, OpenApiParameter("version", OpenApiTypes.INT, required=False,
+                                                     description="The version you read.")],
+    ),
+)
+class SpanViewSet(viewsets.ModelViewSet):
+    """Spans: annotators read and write their own; curators and managers read all of their projects."""
+
+    serializer_class = SpanSerializer
+    filterset_class = SpanFilter
+    pagination_class = StableCursorPagination
+    parser_classes = [SizeLimitedJSONParser]
+
+    def get_queryset(self):
+        spans = Span.objects.visible_to(self.request.user)
+        if self.action == "list":
+            # Names come along in the same query and themes in one more, so a page
+            # costs two queries however many spans it holds.
+            return spans.annotate(
+                document_external_id=F("document__external_id"),
+                annotator_username=F("annotator__username"),
+                stance_key=F("stance__key"),
+            ).prefetch_related(Prefetch("themes", queryset=Theme.objects.only("id", "code", "position")))
+        return spans.select_related("document__project", "annotator", "stance")
+
+    def get_object(self):
+        span = super().get_object()
+        if self.request.method not in ("GET", "HEAD", "OPTIONS") and span.annotator_id != self.request.user.pk:
+            raise exceptions.PermissionDenied("Only the annotator who wrote a span may change it.")
+        return span
+
+    def retrieve(self, request, *args, **kwargs):
+        response = super().retrieve(request, *args, **kwargs)
+        response["ETag"] = f'"{response.data["version"]}"'
+        return response
+
+    def perform_create(self, serializer):
+        serializer.save(annotator=self.request.user)
+
+    def update(self, request, *args, **kwargs):
+        span = self.get_object()
+        version = expected_version(request, request.data)
+        if version is None:
+            raise exceptions.ValidationError(
+                {"version": ["Send the version you read, in the body or as an If-Match header."]}
+            )
+        serializer = self.get_serializer(span, data=request.data, partial=kwargs.pop("partial", False))
+        serializer.is_valid(raise_exception=True)
+        serializer.save(expected_version=version)
+        response = Response(serializer.data)
+        response["ETag"] = f'"{serializer.data["version"]}"'
+        return response
+
+    def destroy(self, request, *args, **kwargs):
+        span = self.get_object()
+        version = expected_version(request, request.data)
+        if version is None:
+            raise exceptions.ValidationError(
+                {"version": ["Send the version you read, as ?version=, in the body or as an If-Match header."]}
+            )
+        span_delete(span=span, expected_version=version)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        summary="Create up to 10,000 spans at once (all or nothing)",
+        request=SpanSerializer(many=True),
+        responses={201: SpanBulkResultSerializer, 413: ERROR_RESPONSE, **ERRORS},
+    )
+    @action(detail=False, methods=["post"], pagination_class=None, filterset_class=None)
+    def bulk(self, request):
+        items = request.data
+        if isinstance(items, dict) and isinstance(items.get("spans"), list):
+            items = items["spans"]
+        if not isinstance(items, list):
+            raise exceptions.ValidationError({"non_field_errors": ["Send a list of spans."]})
+        if len(items) > MAX_BULK_SPANS:
+            raise exceptions.ValidationError(
+                {"non_field_errors": [f"At most {MAX_BULK_SPANS:,} spans per request; split the batch."]}
+            )
+        try:
+            spans = spans_bulk_create(items=items, annotator=request.user)
+        except SpansRefused as exc:
+            raise ItemsInvalid(exc.errors, exc.total) from None
+        return Response({"created": len(spans), "ids": [str(span.pk) for span in spans]},
+                        status=status.HTTP_201_CREATED)
