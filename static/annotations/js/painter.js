@@ -1,0 +1,177 @@
+// Paints spans over the text: the text is cut at every span boundary into segments, and each
+// segment knows the spans covering it, so overlapping and nested spans all stay visible and
+// clickable. Uncovered stretches stay plain text nodes.
+
+const EMPTY = Object.freeze([]);
+const MAX_LINES = 2;
+
+// Innermost first: the latest start, then the earliest end.
+function innermostFirst(a, b) {
+  return b.u16Start - a.u16Start || a.u16End - b.u16End;
+}
+
+export class Painter {
+  constructor(container, text, styles) {
+    this.container = container;
+    this.text = text;
+    this.styles = styles;
+    this.spans = [];
+    this.segments = [];
+    this.segmentOf = new WeakMap();
+    this.selectedKey = null;
+  }
+
+  // The records to paint; each has key, u16Start, u16End, themes, stance, state, badge.
+  setSpans(spans) {
+    this.spans = spans;
+  }
+
+  paintAll() {
+    const fragment = document.createDocumentFragment();
+    this.segments = this.build(0, this.text.length, fragment);
+    this.container.replaceChildren(fragment);
+  }
+
+  // Rebuild only the segments touching [from, to), so that a save repaints a few elements
+  // rather than the whole document (neighbouring plain text nodes may stay split; harmless).
+  repaint(from, to) {
+    if (!this.segments.length) {
+      this.paintAll();
+      return;
+    }
+    const first = this.indexAt(from);
+    const last = this.indexAt(Math.max(from, to - 1));
+    const fragment = document.createDocumentFragment();
+    const fresh = this.build(this.segments[first].start, this.segments[last].end, fragment);
+    this.segments[first].node.before(fragment);
+    for (let i = first; i <= last; i += 1) this.segments[i].node.remove();
+    this.segments.splice(first, last - first + 1, ...fresh);
+  }
+
+  // Refresh the classes of the segments touching [from, to) when only a state changed (saving,
+  // saved, selected): the elements, and any selection inside them, stay as they are.
+  restyle(from, to) {
+    if (!this.segments.length) return;
+    const last = this.indexAt(Math.max(from, to - 1));
+    for (let i = this.indexAt(from); i <= last; i += 1) {
+      const segment = this.segments[i];
+      if (segment.spans.length) this.decorate(segment.node, segment.start, segment.end, segment.spans);
+    }
+  }
+
+  build(from, to, fragment) {
+    const relevant = [];
+    const cuts = new Set([from, to]);
+    for (const span of this.spans) {
+      if (span.u16End <= from || span.u16Start >= to) continue;
+      relevant.push(span);
+      if (span.u16Start > from) cuts.add(span.u16Start);
+      if (span.u16End < to) cuts.add(span.u16End);
+    }
+    const points = Array.from(cuts).sort((a, b) => a - b);
+    relevant.sort((a, b) => a.u16Start - b.u16Start);
+    const segments = [];
+    let active = [];
+    let next = 0;
+    for (let i = 0; i < points.length - 1; i += 1) {
+      const start = points[i];
+      const end = points[i + 1];
+      active = active.filter((span) => span.u16End > start);
+      while (next < relevant.length && relevant[next].u16Start <= start) {
+        if (relevant[next].u16End > start) active.push(relevant[next]);
+        next += 1;
+      }
+      const chunk = this.text.slice(start, end);
+      let node;
+      let covering = EMPTY;
+      if (active.length === 0) {
+        node = document.createTextNode(chunk);
+      } else {
+        covering = active.slice().sort(innermostFirst);
+        node = document.createElement("span");
+        node.textContent = chunk;
+        this.decorate(node, start, end, covering);
+      }
+      const segment = { start, end, spans: covering, node };
+      if (covering !== EMPTY) this.segmentOf.set(node, segment);
+      segments.push(segment);
+      fragment.appendChild(node);
+    }
+    return segments;
+  }
+
+  decorate(node, start, end, covering) {
+    const inner = covering[0];
+    const classes = ["hl", this.styles.comboClass(inner, covering.slice(1, 1 + MAX_LINES))];
+    if (covering.length > 1) classes.push(`depth-${Math.min(covering.length, 4)}`);
+    const badges = [];
+    let opens = false;
+    let closes = false;
+    for (const span of covering) {
+      if (span.state === "saving") classes.push("is-saving");
+      else if (span.state === "unsaved" || span.state === "conflict") classes.push("is-unsaved");
+      if (span.key === this.selectedKey) classes.push("is-selected");
+      if (span.u16Start === start) {
+        opens = true;
+        badges.push(span.badge);
+      }
+      if (span.u16End === end) closes = true;
+    }
+    if (opens) {
+      classes.push("span-open");
+      node.dataset.badge = badges.reverse().join(" ");
+    } else {
+      delete node.dataset.badge;
+    }
+    if (closes) classes.push("span-close");
+    node.className = classes.join(" ");
+  }
+
+  // Index of the segment holding UTF-16 offset u16 (the last one for the text's end).
+  indexAt(u16) {
+    let low = 0;
+    let high = this.segments.length - 1;
+    while (low < high) {
+      const middle = (low + high + 1) >> 1;
+      if (this.segments[middle].start <= u16) low = middle;
+      else high = middle - 1;
+    }
+    return low;
+  }
+
+  // A DOM boundary point for UTF-16 offset u16.
+  pointAt(u16) {
+    const segment = this.segments[this.indexAt(u16)];
+    const node = segment.node.nodeType === Node.TEXT_NODE ? segment.node : segment.node.firstChild;
+    return { node, offset: Math.min(u16 - segment.start, node.length) };
+  }
+
+  rangeFor(u16Start, u16End) {
+    const range = document.createRange();
+    const start = this.pointAt(u16Start);
+    const end = this.pointAt(u16End);
+    range.setStart(start.node, start.offset);
+    range.setEnd(end.node, end.offset);
+    return range;
+  }
+
+  // The segment under an event target, or null outside any highlight.
+  segmentFor(target) {
+    const element = target instanceof Element ? target.closest(".hl") : null;
+    return element ? this.segmentOf.get(element) ?? null : null;
+  }
+
+  // Spans covering u16, innermost first.
+  spansAt(u16) {
+    return this.segments.length ? this.segments[this.indexAt(u16)].spans : EMPTY;
+  }
+
+  elementAt(u16) {
+    const node = this.segments[this.indexAt(u16)].node;
+    return node.nodeType === Node.TEXT_NODE ? null : node;
+  }
+
+  select(key) {
+    this.selectedKey = key;
+  }
+}

@@ -1,0 +1,234 @@
+// The label panel beside a selection: themes, stance, Admiralty grades, attributed source,
+// claim type and note, with keyboard shortcuts that never clash:
+//   letters         toggle a top-level theme (the project's shortcut keys)
+//   digits          stance (the project's shortcuts, 1–4 by default)
+//   Shift+A…F       source reliability        Shift+1…6   information credibility
+//   ← →             move the end              Shift+← →   move the start (Ctrl: by word)
+//   Shift+W         widen to whole words      /           filter themes by typing
+//   Enter           save                      Escape      cancel          Delete   delete
+
+const FIELD_SELECTOR = "input:not([type=checkbox]):not([type=radio]), textarea, select";
+
+function words(value) {
+  return value.toLowerCase().split(/\s+/).filter(Boolean);
+}
+
+export class Panel {
+  constructor(form, { schema, onSave, onCancel, onDelete, onExtent, onWiden, onHelp }) {
+    this.form = form;
+    this.handlers = { onSave, onCancel, onDelete, onExtent, onWiden, onHelp };
+    this.title = form.querySelector("#panel-title");
+    this.quote = form.querySelector("#panel-quote");
+    this.where = form.querySelector("#panel-offsets");
+    this.error = form.querySelector("#panel-error");
+    this.filter = form.querySelector("#theme-filter");
+    this.deleteButton = form.querySelector("[data-action=delete]");
+    this.themeKeys = new Map();
+    for (const theme of schema.themes) {
+      if (theme.shortcut) this.themeKeys.set(theme.shortcut.toLowerCase(), theme.code);
+    }
+    this.stanceKeys = new Map();
+    for (const stance of schema.stances) {
+      if (stance.shortcut) this.stanceKeys.set(stance.shortcut.toLowerCase(), stance.key);
+    }
+    this.chips = Array.from(form.querySelectorAll(".theme-chip"));
+    this.mode = null;
+    this.wasChecked = null;
+
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.handlers.onSave(event.timeStamp);
+    });
+    form.addEventListener("keydown", (event) => this.onKey(event));
+    form.addEventListener("click", (event) => this.onClick(event));
+    form.addEventListener("pointerdown", (event) => {
+      const radio = event.target.closest("label")?.querySelector("input[type=radio]");
+      this.wasChecked = radio && radio.checked ? radio : null;
+    });
+    this.filter.addEventListener("input", () => this.applyFilter());
+  }
+
+  get isOpen() {
+    return !this.form.hidden;
+  }
+
+  open({ mode, record, passage, presetTheme }) {
+    this.mode = mode;
+    this.form.reset();
+    this.filter.value = "";
+    this.applyFilter();
+    this.title.textContent = mode === "edit" ? "Edit span" : "New span";
+    this.deleteButton.hidden = mode !== "edit";
+    if (record) this.setValues(record);
+    if (presetTheme) this.toggleTheme(presetTheme);
+    this.setPassage(passage);
+    this.showError("");
+    this.form.hidden = false;
+    this.form.focus({ preventScroll: true });
+  }
+
+  close() {
+    this.form.hidden = true;
+    this.mode = null;
+  }
+
+  setPassage(passage) {
+    const quote = passage.text;
+    this.quote.textContent = quote.length > 160 ? `${quote.slice(0, 100)} … ${quote.slice(-50)}` : quote;
+    this.where.textContent = `[${passage.start}, ${passage.end})`;
+  }
+
+  showError(message) {
+    this.error.textContent = message;
+    this.error.hidden = !message;
+  }
+
+  checked(name) {
+    return this.form.querySelector(`input[name=${name}]:checked`)?.value ?? "";
+  }
+
+  values() {
+    const field = (name) => this.form.elements.namedItem(name).value.trim();
+    const credibility = this.checked("info_credibility");
+    return {
+      themes: Array.from(this.form.querySelectorAll("input[name=themes]:checked"), (input) => input.value),
+      stance: this.checked("stance") || null,
+      source_reliability: this.checked("source_reliability"),
+      info_credibility: credibility ? Number(credibility) : null,
+      attributed_source: {
+        type: field("source_type"), name: field("source_name"),
+        affiliation: field("source_affiliation"), via: field("source_via"),
+      },
+      claim_type: field("claim_type"),
+      note: this.form.elements.namedItem("note").value,
+    };
+  }
+
+  setValues(record) {
+    for (const input of this.form.querySelectorAll("input[name=themes]")) {
+      input.checked = record.themes.includes(input.value);
+    }
+    this.setRadio("stance", record.stance ?? "");
+    this.setRadio("source_reliability", record.source_reliability ?? "");
+    this.setRadio("info_credibility", record.info_credibility == null ? "" : String(record.info_credibility));
+    const source = record.attributed_source ?? {};
+    this.form.elements.namedItem("source_type").value = source.type ?? "";
+    this.form.elements.namedItem("source_name").value = source.name ?? "";
+    this.form.elements.namedItem("source_affiliation").value = source.affiliation ?? "";
+    this.form.elements.namedItem("source_via").value = source.via ?? "";
+    this.form.elements.namedItem("claim_type").value = record.claim_type ?? "";
+    this.form.elements.namedItem("note").value = record.note ?? "";
+  }
+
+  setRadio(name, value) {
+    for (const input of this.form.querySelectorAll(`input[name=${name}]`)) input.checked = input.value === value;
+  }
+
+  // A second press of the same key clears the choice, as a second click does.
+  toggleRadio(name, value) {
+    const input = this.form.querySelector(`input[name=${name}][value="${value}"]`);
+    if (input) input.checked = !input.checked;
+  }
+
+  toggleTheme(code) {
+    const input = this.form.querySelector(`input[name=themes][value="${CSS.escape(code)}"]`);
+    if (input) input.checked = !input.checked;
+  }
+
+  applyFilter() {
+    const query = words(this.filter.value);
+    for (const chip of this.chips) {
+      chip.hidden = query.length > 0 && !query.every((word) => chip.dataset.search.includes(word));
+    }
+    for (const group of this.form.querySelectorAll(".theme-group")) {
+      group.hidden = Array.from(group.querySelectorAll(".theme-chip")).every((chip) => chip.hidden);
+    }
+  }
+
+  onClick(event) {
+    const radio = event.target.closest("input[type=radio]");
+    if (radio && radio === this.wasChecked) {
+      radio.checked = false;
+      this.wasChecked = null;
+    }
+    const action = event.target.closest("[data-action]")?.dataset.action;
+    if (action === "cancel") this.handlers.onCancel();
+    else if (action === "delete") this.handlers.onDelete();
+    else if (action === "widen") this.handlers.onWiden();
+    else if (action === "extent") {
+      const { edge, step } = event.target.closest("[data-action]").dataset;
+      this.handlers.onExtent(edge, Number(step), "char");
+    }
+  }
+
+  onKey(event) {
+    const target = event.target;
+    if (event.key === "Escape") {
+      event.preventDefault();
+      if (target === this.filter && this.filter.value) {
+        this.filter.value = "";
+        this.applyFilter();
+        this.form.focus();
+      } else {
+        this.handlers.onCancel();
+      }
+      return;
+    }
+    if (event.key === "Enter") {
+      if (target === this.filter) {
+        event.preventDefault();
+        const first = this.chips.find((chip) => !chip.hidden);
+        if (first && this.filter.value) this.toggleTheme(first.dataset.code);
+        this.filter.value = "";
+        this.applyFilter();
+        this.form.focus();
+        return;
+      }
+      if (target.tagName === "BUTTON" || (target.tagName === "TEXTAREA" && !event.ctrlKey && !event.metaKey)) return;
+      event.preventDefault();
+      this.handlers.onSave(event.timeStamp);
+      return;
+    }
+    if (target.matches(FIELD_SELECTOR) || event.altKey || event.metaKey) return;
+    if (event.key === "ArrowLeft" || event.key === "ArrowRight") {
+      event.preventDefault();
+      this.handlers.onExtent(event.shiftKey ? "start" : "end", event.key === "ArrowLeft" ? -1 : 1,
+        event.ctrlKey ? "word" : "char");
+      return;
+    }
+    if (event.ctrlKey) return;
+    if (event.key === "?") {
+      event.preventDefault();
+      this.handlers.onHelp();
+      return;
+    }
+    if (event.key === "/") {
+      event.preventDefault();
+      this.filter.focus();
+      return;
+    }
+    if ((event.key === "Delete" || event.key === "Backspace") && this.mode === "edit") {
+      event.preventDefault();
+      this.handlers.onDelete();
+      return;
+    }
+    if (event.shiftKey) {
+      const letter = /^Key([A-F])$/.exec(event.code);
+      const digit = /^Digit([1-6])$/.exec(event.code);
+      if (event.code === "KeyW") this.handlers.onWiden();
+      else if (letter) this.toggleRadio("source_reliability", letter[1]);
+      else if (digit) this.toggleRadio("info_credibility", digit[1]);
+      else return;
+      event.preventDefault();
+      return;
+    }
+    const key = event.key.toLowerCase();
+    if (this.themeKeys.has(key)) {
+      event.preventDefault();
+      this.toggleTheme(this.themeKeys.get(key));
+    } else if (this.stanceKeys.has(key)) {
+      event.preventDefault();
+      this.toggleRadio("stance", this.stanceKeys.get(key));
+    }
+  }
+}

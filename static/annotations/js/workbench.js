@@ -1,0 +1,708 @@
+// The annotation workbench: paints the reviewer's spans over the document, opens the label
+// panel on a selection, and saves through the REST API optimistically: a new highlight shows
+// at once as "saving", turns "saved" when the API answers, and stays on the page marked
+// "not saved", with the reason and a Retry button, when it does not.
+
+import { createApi } from "./api.js";
+import { Caret } from "./caret.js";
+import {
+  nextGrapheme, nextWordEnd, OffsetIndex, passageFromRange, passageFromUtf16, previousGrapheme,
+  previousWordStart, widenToWords,
+} from "./offsets.js";
+import { Painter } from "./painter.js";
+import { Panel } from "./panel.js";
+import { SpanList } from "./spanlist.js";
+import { DynamicStyles } from "./styles.js";
+
+const UNDO_MS = 6000;
+
+const root = document.getElementById("workbench");
+const readJson = (id) => JSON.parse(document.getElementById(id).textContent);
+const text = readJson("document-text");
+const schema = readJson("schema-data");
+const config = {
+  documentId: Number(root.dataset.documentId),
+  readOnly: root.dataset.readOnly === "true",
+  username: root.dataset.username,
+  viewingAll: root.dataset.viewing === "all",
+};
+const api = createApi(root.dataset.apiRoot, root.querySelector("[name=csrfmiddlewaretoken]").value);
+const index = new OffsetIndex(text);
+const styles = new DynamicStyles(schema);
+const themeOrder = new Map(schema.themes.map((theme, i) => [theme.code, i]));
+const container = document.getElementById("doc-text");
+const column = container.parentElement;
+const painter = new Painter(container, text, styles);
+const banner = document.getElementById("wb-banner");
+const toasts = document.getElementById("toasts");
+const chooser = document.getElementById("chooser");
+const help = document.getElementById("help-dialog");
+const records = new Map();
+const filters = { theme: "", stance: "" };
+let localKeys = 0;
+let draft = null;
+let leaving = false;
+
+// ---- records ------------------------------------------------------------------------------
+
+function sortThemes(codes) {
+  return codes.slice().sort((a, b) => (themeOrder.get(a) ?? 1e9) - (themeOrder.get(b) ?? 1e9));
+}
+
+function badgeFor(record) {
+  const [first, ...rest] = record.themes;
+  return (first ?? "?") + (rest.length ? ` +${rest.length}` : "");
+}
+
+const LABEL_NAMES = [
+  "stance", "stance_target", "source_reliability", "info_credibility", "claim_type", "note", "status",
+];
+
+function applyLabels(record, labels) {
+  record.themes = sortThemes(labels.themes ?? []);
+  for (const name of LABEL_NAMES) if (name in labels) record[name] = labels[name];
+  record.attributed_source = { type: "", name: "", affiliation: "", via: "", ...(labels.attributed_source ?? {}) };
+  record.badge = badgeFor(record);
+}
+
+function applyServer(record, data) {
+  record.id = data.id;
+  record.version = data.version;
+  record.annotator = data.annotator;
+  setExtent(record, index.toUtf16(data.start), index.toUtf16(data.end));
+  applyLabels(record, data);
+}
+
+function setExtent(record, u16Start, u16End) {
+  record.u16Start = u16Start;
+  record.u16End = u16End;
+  record.start = index.toCodePoint(u16Start);
+  record.end = index.toCodePoint(u16End);
+  record.text = text.slice(u16Start, u16End);
+}
+
+function describe(record) {
+  const parts = [];
+  if (record.stance) parts.push(record.stance);
+  const grade = `${record.source_reliability || "–"}${record.info_credibility ?? "–"}`;
+  if (grade !== "––") parts.push(grade);
+  const source = record.attributed_source;
+  if (source.type || source.name) parts.push([source.type, source.name].filter(Boolean).join(" "));
+  if (record.claim_type) parts.push(record.claim_type);
+  if (record.note) parts.push("note");
+  return parts.join(" · ") || "no labels yet";
+}
+
+function matchesFilters(record) {
+  if (filters.theme && !record.themes.some((code) => code === filters.theme || code.startsWith(`${filters.theme}.`))) {
+    return false;
+  }
+  if (filters.stance === "-") return !record.stance;
+  return !filters.stance || record.stance === filters.stance;
+}
+
+function visibleRecords() {
+  const visible = [];
+  for (const record of records.values()) {
+    record.shown = !record.pendingDelete && matchesFilters(record);
+    if (record.shown) visible.push(record);
+  }
+  return visible;
+}
+
+const list = new SpanList(document.getElementById("span-list"), document.getElementById("span-count"), {
+  styles, describe, showAnnotator: config.viewingAll,
+});
+
+// While the mouse is selecting, the text nodes under the selection must not be replaced:
+// repaints wait for the button to come up.
+let selecting = false;
+let deferred = null;
+
+// Show a record's change: its list entry, and the text between its old and new extent, rebuilt
+// when boundaries moved or only restyled when just its state changed.
+function refresh(record, previous = record) {
+  const from = Math.min(previous.u16Start, record.u16Start);
+  const to = Math.max(previous.u16End, record.u16End);
+  const moved = previous.u16Start !== record.u16Start || previous.u16End !== record.u16End;
+  painter.setSpans(visibleRecords());
+  if (selecting) {
+    deferred = deferred ? { from: Math.min(deferred.from, from), to: Math.max(deferred.to, to) } : { from, to };
+  } else if (moved || record.painted !== record.shown) {
+    painter.repaint(from, to);
+  } else {
+    painter.restyle(from, to);
+  }
+  record.painted = record.shown && !selecting;
+  if (records.has(record.key) && !record.pendingDelete) list.upsert(record);
+  else list.remove(record.key);
+  redrawDraft();
+  if (document.activeElement === container) caret.drawCaret();
+}
+
+function flushDeferred() {
+  selecting = false;
+  if (!deferred) return;
+  painter.setSpans(visibleRecords());
+  painter.repaint(deferred.from, deferred.to);
+  for (const record of records.values()) record.painted = record.shown;
+  deferred = null;
+  redrawDraft();
+}
+
+function repaintAll() {
+  painter.setSpans(visibleRecords());
+  painter.paintAll();
+  for (const record of records.values()) record.painted = record.shown;
+  list.refilter();
+  redrawDraft();
+}
+
+// ---- messages -----------------------------------------------------------------------------
+
+function showBanner(message, { reload = false, tone = "error" } = {}) {
+  banner.replaceChildren(message);
+  banner.className = `wb-banner tone-${tone}`;
+  if (reload) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.dataset.action = "reload";
+    button.textContent = "Reload the page";
+    banner.append(" ", button);
+  }
+  const close = document.createElement("button");
+  close.type = "button";
+  close.dataset.action = "dismiss";
+  close.className = "link-like";
+  close.textContent = "Dismiss";
+  banner.append(" ", close);
+  banner.hidden = false;
+}
+
+function toast(message, actions = [], { timeout = UNDO_MS } = {}) {
+  const item = document.createElement("div");
+  item.className = "toast";
+  item.setAttribute("role", "status");
+  const words = document.createElement("span");
+  words.textContent = message;
+  item.append(words);
+  for (const [label, handler] of actions) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = label;
+    button.addEventListener("click", () => {
+      item.remove();
+      handler();
+    });
+    item.append(" ", button);
+  }
+  toasts.append(item);
+  if (timeout) setTimeout(() => item.remove(), timeout);
+  return item;
+}
+
+function reloadPage() {
+  leaving = true;
+  window.location.reload();
+}
+
+// ---- saving -------------------------------------------------------------------------------
+
+function payload(record) {
+  return {
+    start: record.start, end: record.end, text: record.text, themes: record.themes,
+    stance: record.stance ?? null, source_reliability: record.source_reliability ?? "",
+    info_credibility: record.info_credibility ?? null, attributed_source: record.attributed_source,
+    claim_type: record.claim_type ?? "", note: record.note ?? "",
+  };
+}
+
+function announceSaved(record, startedAt) {
+  if (startedAt === undefined) return;
+  const ms = performance.now() - startedAt;
+  root.dispatchEvent(new CustomEvent("lectern:saved", { detail: { key: record.key, id: record.id, ms } }));
+}
+
+async function send(record, startedAt, previous = record) {
+  const before = { u16Start: previous.u16Start, u16End: previous.u16End };
+  record.state = "saving";
+  record.error = "";
+  refresh(record, before);
+  const sent = { u16Start: record.u16Start, u16End: record.u16End };
+  try {
+    const data = record.id
+      ? await api.patch(`spans/${record.id}/`, { ...payload(record), version: record.version })
+      : await api.post("spans/", { document: config.documentId, ...payload(record) });
+    applyServer(record, data);
+    record.state = "saved";
+    refresh(record, sent);
+    announceSaved(record, startedAt);
+  } catch (error) {
+    if (error.code === "stale" || error.status === 409) {
+      record.state = "conflict";
+      const now = error.currentVersion ? ` (now version ${error.currentVersion}, yours was ${record.version})` : "";
+      record.error = `This span was changed in another tab or by another session${now}; your change was not saved.`;
+      showBanner(`${record.error} Reload to see the current version.`, { reload: true });
+    } else if (error.status === undefined) {
+      throw error;
+    } else {
+      record.state = "unsaved";
+      record.error = error.describe();
+    }
+    refresh(record, sent);
+  }
+}
+
+function retry(record) {
+  if (record.deleteFailed) {
+    record.deleteFailed = false;
+    deleteNow(record);
+  } else {
+    send(record, performance.now());
+  }
+}
+
+// Deleting waits out the undo window before it reaches the server, so Undo loses nothing.
+function scheduleDelete(record) {
+  record.pendingDelete = true;
+  refresh(record);
+  const timer = setTimeout(() => {
+    item.remove();
+    deleteNow(record);
+  }, UNDO_MS);
+  record.deleteTimer = timer;
+  const item = toast(`Span “${record.text.slice(0, 40)}” deleted.`, [
+    ["Undo", () => undoDelete(record)],
+    ["Delete now", () => {
+      clearTimeout(timer);
+      deleteNow(record);
+    }],
+  ], { timeout: 0 });
+  item.dataset.deleting = record.key;
+}
+
+function undoDelete(record) {
+  clearTimeout(record.deleteTimer);
+  record.pendingDelete = false;
+  records.set(record.key, record);
+  refresh(record);
+  toast("Span restored.", [], { timeout: 2500 });
+}
+
+async function deleteNow(record, { keepalive = false } = {}) {
+  clearTimeout(record.deleteTimer);
+  record.deleteTimer = null;
+  if (!record.id) {
+    records.delete(record.key);
+    refresh(record);
+    return;
+  }
+  try {
+    await api.delete(`spans/${record.id}/?version=${record.version}`, undefined, { keepalive });
+    records.delete(record.key);
+    refresh(record);
+  } catch (error) {
+    record.pendingDelete = false;
+    if (error.status === 404) {
+      records.delete(record.key);
+      refresh(record);
+      return;
+    }
+    record.deleteFailed = true;
+    record.state = error.status === 409 ? "conflict" : "unsaved";
+    record.error = `Could not delete: ${error.describe()}`;
+    if (error.status === 409) showBanner(`${record.error} Reload to see the current version.`, { reload: true });
+    refresh(record);
+  }
+}
+
+// ---- the panel ----------------------------------------------------------------------------
+
+function redrawDraft() {
+  if (!window.CSS || !CSS.highlights) return;
+  if (!draft) {
+    CSS.highlights.delete("lectern-draft");
+    return;
+  }
+  CSS.highlights.set("lectern-draft", new Highlight(painter.rangeFor(draft.u16Start, draft.u16End)));
+}
+
+function placePanel() {
+  const rect = painter.rangeFor(draft.u16Start, draft.u16End).getBoundingClientRect();
+  const main = column.parentElement.getBoundingClientRect();
+  const textBox = container.getBoundingClientRect();
+  const beside = window.innerWidth - textBox.right > 300;
+  const top = rect.top - main.top + (beside ? 0 : rect.height + 8);
+  styles.place("span-panel", {
+    top: `${Math.max(0, top)}px`,
+    left: beside ? `${textBox.right - main.left + 12}px` : `${Math.max(0, rect.left - main.left)}px`,
+  });
+}
+
+function openPanel(mode, passage, { record = null, presetTheme = null } = {}) {
+  if (config.readOnly) return;
+  closeChooser();
+  if (draft) closePanel({ refocus: false });
+  draft = { u16Start: passage.u16Start, u16End: passage.u16End, record };
+  painter.select(record ? record.key : null);
+  if (record) {
+    refresh(record);
+    list.mark(record.key);
+  }
+  document.getSelection().removeAllRanges();
+  caret.hide();
+  panel.open({ mode, record, passage, presetTheme });
+  redrawDraft();
+  placePanel();
+}
+
+function draftPassage() {
+  return passageFromUtf16(text, draft.u16Start, draft.u16End, { trim: false });
+}
+
+function closePanel({ refocus = true } = {}) {
+  const record = draft?.record;
+  draft = null;
+  panel.close();
+  painter.select(null);
+  if (record && records.has(record.key)) refresh(record);
+  redrawDraft();
+  if (refocus) container.focus({ preventScroll: true });
+}
+
+function saveDraft(startedAt) {
+  const values = panel.values();
+  if (!values.themes.length) {
+    panel.showError("Choose at least one theme (its letter, a click, or / to search).");
+    return;
+  }
+  const passage = draftPassage();
+  if (!passage) return;
+  let record = draft.record;
+  const previous = record ? { u16Start: record.u16Start, u16End: record.u16End } : null;
+  if (!record) {
+    localKeys += 1;
+    record = { key: `new-${localKeys}`, id: null, version: null, annotator: config.username, status: "draft" };
+    records.set(record.key, record);
+  }
+  setExtent(record, passage.u16Start, passage.u16End);
+  applyLabels(record, { ...values, stance_target: record.stance_target, status: record.status });
+  closePanel();
+  send(record, startedAt, previous ?? record);
+  caret.collapse(record.u16End);
+}
+
+function moveExtent(edge, step, unit) {
+  if (!draft) return;
+  let { u16Start, u16End } = draft;
+  const forward = (at) => (unit === "word" ? nextWordEnd(text, at) : nextGrapheme(text, at));
+  const backward = (at) => (unit === "word" ? previousWordStart(text, at) : previousGrapheme(text, at));
+  if (edge === "start") u16Start = step > 0 ? forward(u16Start) : backward(u16Start);
+  else u16End = step > 0 ? forward(u16End) : backward(u16End);
+  if (u16End <= u16Start) return;
+  draft.u16Start = u16Start;
+  draft.u16End = u16End;
+  panel.setPassage(draftPassage());
+  redrawDraft();
+}
+
+function widenDraft() {
+  if (!draft) return;
+  const widened = widenToWords(text, draft.u16Start, draft.u16End);
+  draft.u16Start = widened.start;
+  draft.u16End = widened.end;
+  panel.setPassage(draftPassage());
+  redrawDraft();
+}
+
+const panelForm = document.getElementById("span-panel");
+const panel = panelForm ? new Panel(panelForm, {
+  schema,
+  onSave: saveDraft,
+  onCancel: () => closePanel(),
+  onDelete: () => {
+    const record = draft?.record;
+    if (!record) return;
+    closePanel();
+    scheduleDelete(record);
+  },
+  onExtent: moveExtent,
+  onWiden: widenDraft,
+  onHelp: () => help.showModal(),
+}) : null;
+
+const caret = new Caret({
+  container, column, element: document.getElementById("wb-caret"), text, painter, styles,
+});
+
+// ---- choosing spans -----------------------------------------------------------------------
+
+function openRecord(record) {
+  list.mark(record.key);
+  if (config.readOnly) {
+    painter.select(record.key);
+    repaintAll();
+    return;
+  }
+  openPanel("edit", passageFromUtf16(text, record.u16Start, record.u16End, { trim: false }), { record });
+}
+
+function closeChooser() {
+  chooser.hidden = true;
+  chooser.replaceChildren();
+}
+
+function offerChoice(spans, x, y) {
+  chooser.replaceChildren();
+  const heading = document.createElement("p");
+  heading.className = "chooser-title";
+  heading.textContent = `${spans.length} spans here — choose one:`;
+  chooser.append(heading);
+  for (const span of spans) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.dataset.key = span.key;
+    button.className = `chooser-item ${styles.themeClass(span.themes[0])}`;
+    const swatch = document.createElement("span");
+    swatch.className = "swatch";
+    const label = document.createElement("span");
+    label.textContent = `${span.themes.join(", ")} — “${span.text.slice(0, 60)}${span.text.length > 60 ? "…" : ""}”`;
+    button.append(swatch, label);
+    chooser.append(button);
+  }
+  const main = column.parentElement.getBoundingClientRect();
+  styles.place("chooser", { left: `${x - main.left}px`, top: `${y - main.top + 12}px` });
+  chooser.hidden = false;
+  chooser.querySelector("button").focus();
+}
+
+chooser.addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-key]");
+  if (!button) return;
+  const record = records.get(button.dataset.key);
+  closeChooser();
+  if (record) openRecord(record);
+});
+chooser.addEventListener("keydown", (event) => {
+  if (event.key === "Escape") {
+    closeChooser();
+    container.focus();
+  } else if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+    event.preventDefault();
+    const buttons = Array.from(chooser.querySelectorAll("button"));
+    const at = buttons.indexOf(document.activeElement);
+    buttons[(at + (event.key === "ArrowDown" ? 1 : buttons.length - 1)) % buttons.length].focus();
+  }
+});
+
+function pick(spans, x, y) {
+  if (spans.length === 1) openRecord(records.get(spans[0].key));
+  else if (spans.length > 1) offerChoice(spans, x, y);
+}
+
+// ---- text events --------------------------------------------------------------------------
+
+container.addEventListener("mousedown", (event) => {
+  if (event.button === 0) selecting = true;
+});
+
+// The button may come up outside the text; the selection settles after mouseup, so it is
+// read on the next task, before any deferred repaint replaces the nodes it points into.
+document.addEventListener("mouseup", (event) => {
+  if (!selecting) return;
+  setTimeout(() => {
+    const selection = document.getSelection();
+    const range = selection.rangeCount && !selection.isCollapsed ? selection.getRangeAt(0) : null;
+    const passage = range ? passageFromRange(text, container, range) : null;
+    const segment = container.contains(event.target) ? painter.segmentFor(event.target) : null;
+    caret.adoptSelection();
+    flushDeferred();
+    if (passage) {
+      if (!config.readOnly) openPanel("new", passage);
+      return;
+    }
+    caret.drawCaret();
+    if (segment) pick(segment.spans, event.clientX, event.clientY);
+    else closeChooser();
+  });
+});
+
+container.addEventListener("focus", () => caret.drawCaret());
+container.addEventListener("blur", () => caret.hide());
+
+container.addEventListener("keydown", (event) => {
+  if (caret.handles(event)) {
+    caret.onKey(event);
+    return;
+  }
+  if (event.altKey || event.metaKey || event.ctrlKey) return;
+  if (event.key === "?") {
+    event.preventDefault();
+    help.showModal();
+    return;
+  }
+  if (event.key === "Escape") {
+    closeChooser();
+    caret.collapse(caret.focus);
+    return;
+  }
+  if (event.shiftKey && event.code === "KeyW" && !caret.collapsed) {
+    event.preventDefault();
+    const widened = widenToWords(text, caret.start, caret.end);
+    caret.set(widened.start, widened.end);
+    return;
+  }
+  if (event.key === "Enter") {
+    event.preventDefault();
+    if (!caret.collapsed) {
+      const passage = passageFromUtf16(text, caret.start, caret.end);
+      if (passage) openPanel("new", passage);
+    } else {
+      const rect = caret.rectAt(caret.focus);
+      pick(painter.spansAt(caret.focus), rect.left, rect.bottom);
+    }
+    return;
+  }
+  if (!caret.collapsed && panel && !event.shiftKey && panel.themeKeys.has(event.key.toLowerCase())) {
+    event.preventDefault();
+    const passage = passageFromUtf16(text, caret.start, caret.end);
+    if (passage) openPanel("new", passage, { presetTheme: panel.themeKeys.get(event.key.toLowerCase()) });
+  }
+});
+
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "?" || event.target.closest("input, textarea, select, #span-panel, #doc-text")) return;
+  event.preventDefault();
+  help.showModal();
+});
+
+// ---- page controls ------------------------------------------------------------------------
+
+document.getElementById("span-list").addEventListener("click", (event) => {
+  const action = event.target.closest("[data-action]")?.dataset.action;
+  const key = event.target.closest("li")?.dataset.key;
+  const record = key && records.get(key);
+  if (!record) return;
+  if (action === "retry") retry(record);
+  else if (action === "reload") reloadPage();
+  else if (action === "jump") {
+    const element = painter.elementAt(record.u16Start);
+    if (element) element.scrollIntoView({ block: "center" });
+    openRecord(record);
+  }
+});
+
+banner.addEventListener("click", (event) => {
+  const action = event.target.closest("[data-action]")?.dataset.action;
+  if (action === "reload") reloadPage();
+  else if (action === "dismiss") banner.hidden = true;
+});
+
+for (const [id, name] of [["filter-theme", "theme"], ["filter-stance", "stance"]]) {
+  document.getElementById(id).addEventListener("change", (event) => {
+    filters[name] = event.target.value;
+    repaintAll();
+  });
+}
+
+document.getElementById("help-button").addEventListener("click", () => help.showModal());
+
+const viewSwitch = document.getElementById("view-switch");
+if (viewSwitch) viewSwitch.elements.namedItem("view").addEventListener("change", () => viewSwitch.requestSubmit());
+
+const statusBadge = document.getElementById("doc-status");
+const STATUS_LABELS = { done: "Done", in_progress: "In progress", not_started: "Not started" };
+
+function showStatus(status) {
+  root.dataset.status = status;
+  statusBadge.textContent = STATUS_LABELS[status] ?? status;
+  statusBadge.className = `status-badge status-${status}`;
+}
+
+// Marking done submits the drafts, which bumps their versions: read them again so that a
+// later edit is not refused as stale.
+async function reloadOwnSpans() {
+  let path = `spans/?document=${config.documentId}&annotator=${encodeURIComponent(config.username)}&page_size=1000`;
+  const byId = new Map(Array.from(records.values(), (record) => [record.id, record]));
+  while (path) {
+    const page = await api.get(path);
+    for (const data of page.results) {
+      const record = byId.get(data.id);
+      if (record && record.state === "saved") {
+        const previous = { u16Start: record.u16Start, u16End: record.u16End };
+        applyServer(record, data);
+        refresh(record, previous);
+      }
+    }
+    path = page.next ? page.next.slice(page.next.indexOf(root.dataset.apiRoot) + root.dataset.apiRoot.length) : null;
+  }
+}
+
+function warnIncomplete(error) {
+  const missing = new Map((error.body?.error?.spans ?? []).map((item) => [item.id, item.missing]));
+  for (const record of records.values()) {
+    const lacks = missing.get(record.id);
+    const warning = lacks ? `Needs ${lacks.join(", ")} before the document can be marked done.` : "";
+    if (warning !== (record.warning ?? "")) {
+      record.warning = warning;
+      refresh(record);
+    }
+  }
+}
+
+async function setStatus(status) {
+  const waiting = Array.from(records.values()).filter((r) => r.state !== "saved" || r.pendingDelete);
+  if (status === "done" && waiting.length) {
+    showBanner(`${waiting.length} span(s) are not saved yet: save, retry or delete them before marking the document done.`);
+    return;
+  }
+  let data;
+  try {
+    data = await api.post(`documents/${config.documentId}/status/`, { status });
+  } catch (error) {
+    if (error.code === "incomplete") warnIncomplete(error);
+    showBanner(`Could not change the document's status: ${error.message}`);
+    return;
+  }
+  banner.hidden = true;
+  warnIncomplete({});
+  if (status === "done") {
+    try {
+      await reloadOwnSpans();
+    } catch (error) {
+      showBanner(`Marked done, but the spans could not be read again (${error.message}); reload before editing.`, { reload: true });
+    }
+  }
+  showStatus(data?.status ?? status);
+  if (status === "done") {
+    toast("Document marked done.", [["Next document →", () => { window.location.href = root.dataset.nextUrl; }]]);
+  }
+}
+
+root.addEventListener("click", (event) => {
+  const action = event.target.closest("button[data-status-action]")?.dataset.statusAction;
+  if (action) setStatus(action);
+});
+
+// Nothing unsaved leaves silently: pending deletes go out as the page goes, and a page with
+// unsaved spans asks before it is left.
+window.addEventListener("pagehide", () => {
+  for (const record of records.values()) if (record.pendingDelete && record.deleteTimer) deleteNow(record, { keepalive: true });
+});
+window.addEventListener("beforeunload", (event) => {
+  if (leaving) return;
+  if (Array.from(records.values()).some((r) => r.state !== "saved" && !r.pendingDelete)) event.preventDefault();
+});
+
+// ---- start --------------------------------------------------------------------------------
+
+for (const data of readJson("spans-data")) {
+  const record = { key: data.id, state: "saved", error: "" };
+  applyServer(record, data);
+  records.set(record.key, record);
+}
+repaintAll();
+list.renderAll(Array.from(records.values()));
+root.classList.add("is-ready");
+performance.mark("lectern:painted");
+root.dispatchEvent(new CustomEvent("lectern:painted", { detail: { spans: records.size } }));
