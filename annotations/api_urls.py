@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 
 from .api import SpanViewSet
 from .api_review import DashboardView
+from .exports import ProjectExportView
 
 app_name = "api"
 
@@ -17,5 +18,6 @@ urlpatterns = [
     # Routes under projects/<slug>/ that are not viewset actions (e.g. export/) go here;
     # the router's project routes end at their own segments, so they do not shadow them.
     path("projects/<slug:slug>/dashboard/", DashboardView.as_view(), name="project-dashboard"),
+    path("projects/<slug:slug>/export/", ProjectExportView.as_view(), name="project-export"),
     *router.urls,
 ]

@@ -1,0 +1,734 @@
+"""Span exports: canonical JSONL, CSV, W3C Web Annotation and doccano, streamed chunk by chunk.
+
+The export endpoint and the `export_spans` command share these generators. Spans are read
+in (document, start, end, id) order a chunk at a time by keyset pagination over a window of
+the project's documents, so a chunk costs a fixed handful of queries whatever the export's
+size, and memory stays flat: nothing but the current chunk and its documents is held.
+"""
+import csv
+import io
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import timezone as dt_timezone
+from json.encoder import encode_basestring
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import connections, router
+from django.db.models import Exists, OuterRef, Q, TextField
+from django.db.models.functions import Cast
+from django.http import StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.renderers import JSONRenderer
+from rest_framework.views import APIView
+
+from corpus.models import Document, Membership, Project
+
+from .models import InfoCredibility, SourceReliability, Span, StanceValue, Theme
+
+SCHEMA_VERSION = "1.0"
+CHUNK_SIZE = 2000
+# Document ids per span query: a window as large as this still fits SQLite's bound on
+# query parameters (32,766), and the query sorts only the window's spans.
+MAX_WINDOW = 4000
+FIRST_WINDOW = 32
+TEXT_BATCH = 50
+
+FILTER_NAMES = (
+    "document", "annotator", "theme", "stance", "source_reliability", "info_credibility", "status",
+    "updated_since", "gold",
+)
+JSONL_FIELDS = (
+    "schema_version", "id", "document_id", "document_external_id", "text_sha256", "start", "end", "text",
+    "prefix", "suffix", "themes", "stance", "stance_target", "source_reliability", "info_credibility",
+    "attributed_source", "claim_type", "note", "annotator", "status", "created_at", "updated_at",
+)
+CSV_FIELDS = (
+    "schema_version", "id", "document_id", "document_external_id", "text_sha256", "start", "end", "text",
+    "prefix", "suffix", "themes", "stance", "stance_target", "source_reliability", "info_credibility",
+    "source_type", "source_name", "source_affiliation", "source_via", "claim_type", "note", "annotator",
+    "status", "created_at", "updated_at", "admiralty",
+)
+CSV_NUMERIC = {"document_id", "start", "end", "info_credibility"}
+# OWASP "CSV injection": spreadsheets run a cell that starts with one of these as a formula.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+ANNOTATION_CONTEXT = "http://www.w3.org/ns/anno.jsonld"
+GOLD_PREFIX = "curator:"
+
+# Positions in a row as `SpanReader` reads it.
+(ID, DOC, START, END, TEXT, PREFIX, SUFFIX, STANCE, TARGET, RELIABILITY, CREDIBILITY, SOURCE_TYPE, SOURCE_NAME,
+ SOURCE_AFFILIATION, SOURCE_VIA, CLAIM, NOTE, ANNOTATOR, STATUS, CREATED, UPDATED, PROVENANCE) = range(22)
+ROW_COLUMNS = (
+    "id_text", "document_id", "start", "end", "text", "prefix", "suffix", "stance_id", "stance_target",
+    "source_reliability", "info_credibility", "source_type", "source_name", "source_affiliation", "source_via",
+    "claim_type", "note", "annotator_id", "status", "created_text", "updated_text", "provenance_text",
+)
+
+
+def parse_filters(params):
+    """Read the span-list filters (and `gold`) from a query mapping; refuse malformed values."""
+    errors = {}
+    filters = {}
+
+    def text(name):
+        value = params.get(name)
+        return value.strip() if isinstance(value, str) and value.strip() else None
+
+    if (value := text("document")) is not None:
+        try:
+            filters["document"] = int(value)
+        except ValueError:
+            errors["document"] = [f"Use a document id (a whole number), not {value!r}."]
+    if (value := text("annotator")) is not None:
+        filters["annotator"] = value.removeprefix(GOLD_PREFIX)
+    if (value := text("theme")) is not None:
+        filters["theme"] = value
+    if (value := text("stance")) is not None:
+        filters["stance"] = value
+    if (value := text("source_reliability")) is not None:
+        if value.upper() not in SourceReliability.values:
+            errors["source_reliability"] = [f"Use one of {', '.join(SourceReliability.values)}."]
+        filters["source_reliability"] = value.upper()
+    if (value := text("info_credibility")) is not None:
+        try:
+            number = int(value)
+        except ValueError:
+            number = None
+        if number not in InfoCredibility.values:
+            errors["info_credibility"] = ["Use a grade from 1 to 6."]
+        filters["info_credibility"] = number
+    if (value := text("status")) is not None:
+        if value not in Span.Status.values:
+            errors["status"] = [f"Use one of {', '.join(Span.Status.values)}."]
+        filters["status"] = value
+    if (value := text("updated_since")) is not None:
+        try:
+            moment = parse_datetime(value)
+        except ValueError:
+            moment = None
+        if moment is None:
+            errors["updated_since"] = [f"Use an ISO 8601 date and time such as 2025-05-01T10:00:00Z, not {value!r}."]
+        else:
+            filters["updated_since"] = moment if timezone.is_aware(moment) else moment.replace(tzinfo=dt_timezone.utc)
+    if (value := text("gold")) is not None:
+        lowered = value.lower()
+        if lowered in {"true", "1", "yes"}:
+            filters["gold"] = True
+        elif lowered in {"false", "0", "no"}:
+            filters["gold"] = False
+        else:
+            errors["gold"] = ["Use true or false."]
+    if errors:
+        raise ValidationError(errors)
+    return filters
+
+
+def export_spans(project, *, user=None, filters=None):
+    """The project's spans the user may export, filtered; user None (the command) reads them all.
+
+    Curators and managers get every span of the project, annotators only their own. Without
+    `gold`, the annotators' layers are exported (every status but gold); gold=true gives only gold.
+    """
+    filters = filters or {}
+    spans = Span.objects.all()
+    if user is not None:
+        role = Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first()
+        if role is None:
+            return Span.objects.none()
+        if role == Membership.Role.ANNOTATOR:
+            spans = spans.filter(annotator=user)
+    gold = filters.get("gold")
+    if gold:
+        spans = spans.filter(status=Span.Status.GOLD)
+    elif gold is False or filters.get("status") != Span.Status.GOLD:
+        spans = spans.exclude(status=Span.Status.GOLD)
+    if "status" in filters:
+        spans = spans.filter(status=filters["status"])
+    if "document" in filters:
+        spans = spans.filter(document_id=filters["document"])
+    if "annotator" in filters:
+        spans = spans.filter(annotator__username=filters["annotator"])
+    if "theme" in filters:
+        code = filters["theme"]
+        theme_ids = list(
+            Theme.objects.filter(project=project).filter(Q(code=code) | Q(code__startswith=f"{code}."))
+            .values_list("pk", flat=True)
+        )
+        # A correlated EXISTS probes the through table per span of the current window; an
+        # IN (subquery) would scan every span's themes again for each chunk.
+        spans = spans.filter(
+            Exists(Span.themes.through.objects.filter(span_id=OuterRef("pk"), theme_id__in=theme_ids))
+        )
+    if "stance" in filters:
+        spans = spans.filter(stance__project=project, stance__key=filters["stance"])
+    if "source_reliability" in filters:
+        spans = spans.filter(source_reliability=filters["source_reliability"])
+    if "info_credibility" in filters:
+        spans = spans.filter(info_credibility=filters["info_credibility"])
+    if "updated_since" in filters:
+        spans = spans.filter(updated_at__gt=filters["updated_since"])
+    return spans
+
+
+def uuid_text(value):
+    """Canonical hyphenated form of a UUID read as text (SQLite stores 32 hex digits)."""
+    if len(value) == 32:
+        return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
+    return value
+
+
+def iso_seconds(value):
+    """"2025-05-01 10:00:00.123456[+00]" (a UTC timestamp read as text) as "2025-05-01T10:00:00Z"."""
+    if value is None:
+        return None
+    return f"{value[:10]}T{value[11:19]}Z"
+
+
+@dataclass
+class Chunk:
+    """Up to CHUNK_SIZE spans as row tuples, with what their records refer to."""
+
+    rows: list
+    themes: dict  # span id as read -> [theme id, ...]
+    documents: dict  # document id -> (external_id, text_sha256)
+    annotators: dict  # user id -> username (every one seen so far)
+
+
+@dataclass
+class SpanReader:
+    """Reads a span queryset of one project in (document, start, end, id) order, a chunk at a time."""
+
+    project: object
+    spans: object
+    chunk_size: int = CHUNK_SIZE
+    document_id: int | None = None
+    themes: dict = field(default_factory=dict)  # theme id -> code
+    theme_order: dict = field(default_factory=dict)  # theme id -> position in the schema
+    stances: dict = field(default_factory=dict)  # stance id -> key
+
+    def __post_init__(self):
+        for order, (pk, code) in enumerate(
+            Theme.objects.filter(project=self.project).order_by("position", "code").values_list("pk", "code")
+        ):
+            self.themes[pk] = code
+            self.theme_order[pk] = order
+        self.stances = dict(StanceValue.objects.filter(project=self.project).values_list("pk", "key"))
+
+    def documents(self):
+        documents = Document.objects.filter(project=self.project)
+        if self.document_id is not None:
+            documents = documents.filter(pk=self.document_id)
+        return documents.order_by("pk")
+
+    def count(self):
+        return self.spans.filter(document__project=self.project).count()
+
+    def rows(self):
+        return self.spans.annotate(
+            id_text=Cast("id", TextField()),
+            created_text=Cast("created_at", TextField()),
+            updated_text=Cast("updated_at", TextField()),
+            provenance_text=Cast("provenance", TextField()),
+        ).order_by("document_id", "start", "end", "id").values_list(*ROW_COLUMNS)
+
+    def chunks(self):
+        """Yield Chunk objects until the spans run out; each costs four or five queries."""
+        alias = router.db_for_read(Span)
+        connection = connections[alias]
+        through = Span.themes.through._meta
+        theme_sql = "SELECT CAST({span} AS text), {theme} FROM {table} WHERE {span} IN ({{}})".format(
+            span=connection.ops.quote_name(through.get_field("span").column),
+            theme=connection.ops.quote_name(through.get_field("theme").column),
+            table=connection.ops.quote_name(through.db_table),
+        )
+        users = get_user_model().objects
+        annotators = {}
+        rows_query = self.rows()
+        documents = self.documents()
+        start_at = 0  # first document id of the next window
+        resume = None  # (document, start, end, id) of the last span read inside that document
+        window = FIRST_WINDOW
+        while True:
+            docs = list(documents.filter(pk__gte=start_at).values_list("pk", "external_id", "text_sha256")[:window])
+            if not docs:
+                return
+            ids = [d[0] for d in docs]
+            query = rows_query.filter(document_id__in=ids)
+            if resume is not None:
+                doc, start, end, span_id = resume
+                query = query.filter(
+                    Q(document_id__gt=doc)
+                    | Q(document_id=doc, start__gt=start)
+                    | Q(document_id=doc, start=start, end__gt=end)
+                    | Q(document_id=doc, start=start, end=end, id__gt=uuid.UUID(span_id))
+                )
+            # The compiled SQL runs on a plain cursor: rows of a dozen columns decoded by the
+            # ORM cost a third more, and every column here is already text or a number.
+            sql, params = query[:self.chunk_size].query.sql_with_params()
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                rows = cursor.fetchall()
+            if len(rows) == self.chunk_size:
+                last = rows[-1]
+                resume = (last[DOC], last[START], last[END], last[ID])
+                start_at = last[DOC]
+                # The window held more than a chunk: shrink it to what one chunk covered.
+                window = max(1, ids.index(last[DOC]) + 1)
+            else:
+                resume = None
+                start_at = ids[-1] + 1
+                if len(docs) < window and not rows:
+                    return
+                # Sparse spans (a narrow filter): widen the window toward one chunk's worth.
+                density = len(rows) / len(docs)
+                window = MAX_WINDOW if density == 0 else min(MAX_WINDOW, max(1, int(self.chunk_size / density)))
+            if not rows:
+                continue
+            span_ids = [row[ID] for row in rows]
+            themes = {}
+            with connection.cursor() as cursor:
+                cursor.execute(theme_sql.format(", ".join(["%s"] * len(span_ids))), span_ids)
+                for span_id, theme_id in cursor.fetchall():
+                    themes.setdefault(span_id, []).append(theme_id)
+            missing = {row[ANNOTATOR] for row in rows} - annotators.keys()
+            if missing:
+                annotators.update(users.filter(pk__in=missing).values_list("pk", "username"))
+            yield Chunk(rows=rows, themes=themes, documents={d[0]: (d[1], d[2]) for d in docs}, annotators=annotators)
+
+    def theme_codes(self, chunk, row):
+        ids = chunk.themes.get(row[ID], ())
+        if len(ids) > 1:
+            ids = sorted(ids, key=self.theme_order.get)
+        return [self.themes[pk] for pk in ids]
+
+
+def annotator_name(chunk, row):
+    name = chunk.annotators[row[ANNOTATOR]]
+    return GOLD_PREFIX + name if row[STATUS] == Span.Status.GOLD else name
+
+
+def record(reader, chunk, row):
+    """The canonical JSONL record of one span (spec section 3a), as a dict in the spec's key order."""
+    external_id, sha = chunk.documents[row[DOC]]
+    result = {
+        "schema_version": SCHEMA_VERSION,
+        "id": uuid_text(row[ID]),
+        "document_id": row[DOC],
+        "document_external_id": external_id,
+        "text_sha256": sha,
+        "start": row[START],
+        "end": row[END],
+        "text": row[TEXT],
+        "prefix": row[PREFIX],
+        "suffix": row[SUFFIX],
+        "themes": reader.theme_codes(chunk, row),
+        "stance": reader.stances.get(row[STANCE]),
+        "stance_target": row[TARGET],
+        "source_reliability": row[RELIABILITY],
+        "info_credibility": row[CREDIBILITY],
+        "attributed_source": {
+            "type": row[SOURCE_TYPE] or None,
+            "name": row[SOURCE_NAME] or None,
+            "affiliation": row[SOURCE_AFFILIATION] or None,
+            "via": row[SOURCE_VIA] or None,
+        },
+        "claim_type": row[CLAIM],
+        "note": row[NOTE],
+        "annotator": annotator_name(chunk, row),
+        "status": row[STATUS],
+        "created_at": iso_seconds(row[CREATED]),
+        "updated_at": iso_seconds(row[UPDATED]),
+    }
+    if row[STATUS] == Span.Status.GOLD:
+        result["provenance"] = json.loads(row[PROVENANCE] or "{}")
+    return result
+
+
+class Encoded(dict):
+    """JSON string literals of values seen before: labels repeat across millions of rows."""
+
+    def __missing__(self, value):
+        encoded = encode_basestring(value) if value else '""'
+        if len(self) < 10_000:
+            self[value] = encoded
+        return encoded
+
+
+class OptionalEncoded(dict):
+    """As Encoded, but the empty string reads as null."""
+
+    def __missing__(self, value):
+        encoded = encode_basestring(value) if value else "null"
+        if len(self) < 10_000:
+            self[value] = encoded
+        return encoded
+
+
+JSONL_TEMPLATE = (
+    '{"schema_version":"' + SCHEMA_VERSION + '","id":"%s","document_id":%d,"document_external_id":%s,'
+    '"text_sha256":%s,"start":%d,"end":%d,"text":%s,"prefix":%s,"suffix":%s,"themes":%s,"stance":%s,'
+    '"stance_target":%s,"source_reliability":%s,"info_credibility":%s,"attributed_source":%s,'
+    '"claim_type":%s,"note":%s,"annotator":%s,"status":%s,"created_at":%s,"updated_at":%s'
+)
+NO_SOURCE = '{"type":null,"name":null,"affiliation":null,"via":null}'
+
+
+class JsonlWriter:
+    """Canonical JSONL: one span per line, byte for byte what json.dumps would write for `record`.
+
+    Built from pre-encoded pieces because json.dumps of a 22-key dict costs three times as much,
+    and the export is meant to keep up with a million spans in a few seconds.
+    """
+
+    def __init__(self, reader):
+        self.reader = reader
+        self.labels = Encoded()
+        self.optional = OptionalEncoded()
+        self.themes = {pk: encode_basestring(code) for pk, code in reader.themes.items()}
+        self.stances = {pk: encode_basestring(key) for pk, key in reader.stances.items()}
+        self.stances[None] = "null"
+        self.credibility = {None: "null", **{n: str(n) for n in InfoCredibility.values}}
+
+    def chunk(self, chunk):
+        reader, labels, optional, enc = self.reader, self.labels, self.optional, encode_basestring
+        stances, credibility, theme_json, order = self.stances, self.credibility, self.themes, reader.theme_order
+        documents = {pk: (enc(ext), enc(sha)) for pk, (ext, sha) in chunk.documents.items()}
+        annotators = {pk: enc(name) for pk, name in chunk.annotators.items()}
+        gold_annotators = {}
+        chunk_themes = chunk.themes
+        lines = []
+        append = lines.append
+        for row in chunk.rows:
+            span_themes = chunk_themes.get(row[ID], ())
+            if len(span_themes) == 1:
+                themes = f"[{theme_json[span_themes[0]]}]"
+            else:
+                themes = "[" + ",".join(theme_json[pk] for pk in sorted(span_themes, key=order.get)) + "]"
+            if row[SOURCE_TYPE] or row[SOURCE_NAME] or row[SOURCE_AFFILIATION] or row[SOURCE_VIA]:
+                source = '{"type":%s,"name":%s,"affiliation":%s,"via":%s}' % (
+                    optional[row[SOURCE_TYPE]], optional[row[SOURCE_NAME]], optional[row[SOURCE_AFFILIATION]],
+                    optional[row[SOURCE_VIA]],
+                )
+            else:
+                source = NO_SOURCE
+            status = row[STATUS]
+            if status == Span.Status.GOLD:
+                annotator = gold_annotators.get(row[ANNOTATOR])
+                if annotator is None:
+                    annotator = gold_annotators[row[ANNOTATOR]] = enc(GOLD_PREFIX + chunk.annotators[row[ANNOTATOR]])
+            else:
+                annotator = annotators[row[ANNOTATOR]]
+            external_id, sha = documents[row[DOC]]
+            created, updated = row[CREATED], row[UPDATED]
+            line = JSONL_TEMPLATE % (
+                uuid_text(row[ID]), row[DOC], external_id, sha, row[START], row[END], enc(row[TEXT]),
+                enc(row[PREFIX]), enc(row[SUFFIX]), themes, stances[row[STANCE]], labels[row[TARGET]],
+                labels[row[RELIABILITY]], credibility[row[CREDIBILITY]], source, labels[row[CLAIM]],
+                enc(row[NOTE]) if row[NOTE] else '""', annotator, labels[status],
+                f'"{created[:10]}T{created[11:19]}Z"', f'"{updated[:10]}T{updated[11:19]}Z"',
+            )
+            if status == Span.Status.GOLD:
+                provenance = json.loads(row[PROVENANCE] or "{}")
+                line += ',"provenance":' + json.dumps(provenance, ensure_ascii=False, separators=(",", ":"))
+            append(line)
+        lines.append("")
+        return "}\n".join(lines)
+
+    def header(self):
+        return ""
+
+    def footer(self):
+        return ""
+
+
+def neutralise(value):
+    """A text cell a spreadsheet cannot mistake for a formula (OWASP CSV injection)."""
+    if value and value.startswith(FORMULA_TRIGGERS):
+        return "'" + value
+    return value
+
+
+class CsvWriter:
+    """RFC 4180 CSV with a header row; text cells are neutralised against formula injection."""
+
+    def __init__(self, reader):
+        self.reader = reader
+        self.buffer = io.StringIO()
+        self.writer = csv.writer(self.buffer, lineterminator="\r\n")
+
+    def take(self):
+        value = self.buffer.getvalue()
+        self.buffer.seek(0)
+        self.buffer.truncate()
+        return value
+
+    def header(self):
+        self.writer.writerow(CSV_FIELDS)
+        return self.take()
+
+    def chunk(self, chunk):
+        reader, safe = self.reader, neutralise
+        out = []
+        for row in chunk.rows:
+            external_id, sha = chunk.documents[row[DOC]]
+            credibility = row[CREDIBILITY]
+            reliability = row[RELIABILITY]
+            out.append((
+                SCHEMA_VERSION, uuid_text(row[ID]), row[DOC], safe(external_id), sha, row[START], row[END],
+                safe(row[TEXT]), safe(row[PREFIX]), safe(row[SUFFIX]), safe("|".join(reader.theme_codes(chunk, row))),
+                safe(reader.stances.get(row[STANCE], "")), safe(row[TARGET]), safe(reliability),
+                "" if credibility is None else credibility, safe(row[SOURCE_TYPE]), safe(row[SOURCE_NAME]),
+                safe(row[SOURCE_AFFILIATION]), safe(row[SOURCE_VIA]), safe(row[CLAIM]), safe(row[NOTE]),
+                safe(annotator_name(chunk, row)), safe(row[STATUS]), iso_seconds(row[CREATED]),
+                iso_seconds(row[UPDATED]),
+                f"{reliability}{credibility}" if reliability and credibility is not None else "",
+            ))
+        self.writer.writerows(out)
+        return self.take()
+
+    def footer(self):
+        return ""
+
+
+def annotation(reader, chunk, row, document_url):
+    """One span as a W3C Web Annotation (spec section 3b)."""
+    body = [
+        {"type": "TextualBody", "purpose": "classifying", "value": f"theme:{code}"}
+        for code in reader.theme_codes(chunk, row)
+    ]
+    stance = reader.stances.get(row[STANCE])
+    if stance:
+        body.append({"type": "TextualBody", "purpose": "assessing", "value": f"stance:{stance}"})
+    if row[RELIABILITY] and row[CREDIBILITY] is not None:
+        body.append(
+            {"type": "TextualBody", "purpose": "assessing", "value": f"admiralty:{row[RELIABILITY]}{row[CREDIBILITY]}"}
+        )
+    if row[SOURCE_TYPE] or row[SOURCE_NAME]:
+        value = " ".join(part for part in (row[SOURCE_TYPE], row[SOURCE_NAME]) if part)
+        if row[SOURCE_VIA]:
+            value += f" via {row[SOURCE_VIA]}"
+        body.append({"type": "TextualBody", "purpose": "describing", "value": f"source:{value}"})
+    return {
+        "id": f"urn:uuid:{uuid_text(row[ID])}",
+        "type": "Annotation",
+        "motivation": "classifying",
+        "creator": {"type": "Person", "nickname": annotator_name(chunk, row)},
+        "created": iso_seconds(row[CREATED]),
+        "modified": iso_seconds(row[UPDATED]),
+        "body": body,
+        "target": {
+            "source": document_url(row[DOC]),
+            "selector": [
+                {"type": "TextPositionSelector", "start": row[START], "end": row[END]},
+                {"type": "TextQuoteSelector", "exact": row[TEXT], "prefix": row[PREFIX], "suffix": row[SUFFIX]},
+            ],
+        },
+    }
+
+
+class WebAnnotationWriter:
+    """An AnnotationCollection whose first page embeds every annotation, written piece by piece."""
+
+    def __init__(self, reader, *, collection_id, label, document_url):
+        self.reader = reader
+        self.collection_id = collection_id
+        self.label = label
+        self.document_url = document_url
+        self.first = True
+
+    def header(self):
+        head = {
+            "@context": ANNOTATION_CONTEXT,
+            "id": self.collection_id,
+            "type": "AnnotationCollection",
+            "label": self.label,
+            "total": self.reader.count(),
+        }
+        opening = json.dumps(head, ensure_ascii=False)[:-1]
+        return opening + ', "first": {"type": "AnnotationPage", "startIndex": 0, "items": [\n'
+
+    def chunk(self, chunk):
+        items = ",\n".join(
+            json.dumps(annotation(self.reader, chunk, row, self.document_url), ensure_ascii=False)
+            for row in chunk.rows
+        )
+        if not self.first:
+            items = ",\n" + items
+        self.first = False
+        return items
+
+    def footer(self):
+        return "\n]}}\n"
+
+
+class DoccanoWriter:
+    """doccano JSONL: one line per document and annotator with the full text and [start, end, label] triples."""
+
+    def __init__(self, reader):
+        self.reader = reader
+        self.open_document = None  # the document whose spans may continue in the next chunk
+        self.external_id = ""
+        self.labels = {}  # annotator name -> labels, for open_document
+        self.finished = []  # (document id, external id, {annotator: labels}) awaiting their texts
+
+    def header(self):
+        return ""
+
+    def chunk(self, chunk):
+        reader = self.reader
+        for row in chunk.rows:
+            if row[DOC] != self.open_document:
+                self.close_document()
+                self.open_document = row[DOC]
+                self.external_id = chunk.documents[row[DOC]][0]
+            labels = self.labels.setdefault(annotator_name(chunk, row), [])
+            start, end = row[START], row[END]
+            labels.extend([start, end, f"THEME:{code}"] for code in reader.theme_codes(chunk, row))
+            stance = reader.stances.get(row[STANCE])
+            if stance:
+                labels.append([start, end, f"STANCE:{stance}"])
+        # Texts are read a few documents at a time: a chunk may span thousands of long documents.
+        out = []
+        while len(self.finished) >= TEXT_BATCH:
+            out.append(self.flush(self.finished[:TEXT_BATCH]))
+            del self.finished[:TEXT_BATCH]
+        return "".join(out)
+
+    def close_document(self):
+        if self.open_document is not None:
+            self.finished.append((self.open_document, self.external_id, self.labels))
+        self.open_document = None
+        self.labels = {}
+
+    def flush(self, documents):
+        texts = dict(Document.objects.filter(pk__in=[d[0] for d in documents]).values_list("pk", "text"))
+        lines = []
+        for pk, external_id, by_annotator in documents:
+            for annotator, labels in by_annotator.items():
+                lines.append(json.dumps(
+                    {"id": pk, "text": texts[pk], "label": labels, "document_external_id": external_id,
+                     "annotator": annotator},
+                    ensure_ascii=False,
+                ))
+        return "\n".join(lines) + "\n" if lines else ""
+
+    def footer(self):
+        self.close_document()
+        out = []
+        for i in range(0, len(self.finished), TEXT_BATCH):
+            out.append(self.flush(self.finished[i:i + TEXT_BATCH]))
+        self.finished = []
+        return "".join(out)
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    content_type: str
+    suffix: str
+
+
+FORMATS = {
+    "jsonl": Format("jsonl", "application/x-ndjson", "jsonl"),
+    "csv": Format("csv", "text/csv; charset=utf-8", "csv"),
+    "webannotation": Format(
+        "webannotation", 'application/ld+json;profile="http://www.w3.org/ns/anno.jsonld"', "jsonld"
+    ),
+    "doccano": Format("doccano", "application/x-ndjson", "doccano.jsonl"),
+}
+
+
+def export_filename(project, fmt, *, gold=False, now=None):
+    """lectern-<slug>-spans-<YYYYMMDDTHHMMSS>.<suffix> (gold exports say "gold")."""
+    moment = (now or timezone.now()).astimezone(dt_timezone.utc)
+    kind = "gold" if gold else "spans"
+    return f"lectern-{project.slug}-{kind}-{moment:%Y%m%dT%H%M%S}.{FORMATS[fmt].suffix}"
+
+
+def export_stream(project, fmt, *, spans, document_id=None, collection_id="", document_url=None,
+                  chunk_size=CHUNK_SIZE):
+    """Yield the export of `spans` (a queryset from export_spans) in format fmt as UTF-8 blocks."""
+    if fmt not in FORMATS:
+        raise ValidationError({"format": [f"Use one of {', '.join(FORMATS)}."]})
+    reader = SpanReader(project, spans, chunk_size=chunk_size, document_id=document_id)
+    if fmt == "jsonl":
+        writer = JsonlWriter(reader)
+    elif fmt == "csv":
+        writer = CsvWriter(reader)
+    elif fmt == "webannotation":
+        writer = WebAnnotationWriter(
+            reader, collection_id=collection_id, label=f"Lectern spans of {project.name}",
+            document_url=document_url or (lambda pk: f"/documents/{pk}/"),
+        )
+    else:
+        writer = DoccanoWriter(reader)
+    return _blocks(reader, writer)
+
+
+def _blocks(reader, writer):
+    head = writer.header()
+    if head:
+        yield head.encode("utf-8")
+    for chunk in reader.chunks():
+        block = writer.chunk(chunk)
+        if block:
+            yield block.encode("utf-8")
+    tail = writer.footer()
+    if tail:
+        yield tail.encode("utf-8")
+
+
+class ProjectExportView(APIView):
+    """GET /api/projects/<slug>/export/?format=jsonl|csv|webannotation|doccano&<span filters>&gold=true."""
+
+    def perform_content_negotiation(self, request, force=False):
+        # ?format= names the export format here, not a DRF renderer; refusals are JSON.
+        renderer = JSONRenderer()
+        return renderer, renderer.media_type
+
+    @extend_schema(
+        summary="Stream a project's spans as JSONL, CSV, W3C Web Annotation or doccano JSONL",
+        description=(
+            "Curators and managers export every span of the project, annotators their own. Without gold, the "
+            "annotators' layers (every status but gold); gold=true: gold spans only. Offsets are code points."
+        ),
+        parameters=[
+            OpenApiParameter("format", OpenApiTypes.STR, enum=list(FORMATS), required=False),
+            OpenApiParameter("document", OpenApiTypes.INT, required=False),
+            OpenApiParameter("annotator", OpenApiTypes.STR, required=False),
+            OpenApiParameter("theme", OpenApiTypes.STR, required=False,
+                             description="Theme code; a top-level code also matches its sub-themes."),
+            OpenApiParameter("stance", OpenApiTypes.STR, required=False),
+            OpenApiParameter("source_reliability", OpenApiTypes.STR, required=False),
+            OpenApiParameter("info_credibility", OpenApiTypes.INT, required=False),
+            OpenApiParameter("status", OpenApiTypes.STR, required=False),
+            OpenApiParameter("updated_since", OpenApiTypes.DATETIME, required=False,
+                             description="Only spans changed after this moment, for incremental pulls."),
+            OpenApiParameter("gold", OpenApiTypes.BOOL, required=False),
+        ],
+        responses={(200, "application/x-ndjson"): OpenApiTypes.STR},
+    )
+    def get(self, request, slug):
+        project = get_object_or_404(Project.objects.for_user(request.user), slug=slug)
+        fmt = request.query_params.get("format") or "jsonl"
+        if fmt not in FORMATS:
+            raise ValidationError({"format": [f"Use one of {', '.join(FORMATS)}."]})
+        filters = parse_filters(request.query_params)
+        spans = export_spans(project, user=request.user, filters=filters)
+        base = request.build_absolute_uri("/")[:-1]
+        blocks = export_stream(
+            project, fmt, spans=spans, document_id=filters.get("document"),
+            collection_id=request.build_absolute_uri(),
+            document_url=lambda pk: base + reverse("corpus:document-detail", args=[pk]),
+        )
+        response = StreamingHttpResponse(blocks, content_type=FORMATS[fmt].content_type)
+        filename = export_filename(project, fmt, gold=bool(filters.get("gold")))
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        response["Cache-Control"] = "no-store"
+        return response
