@@ -4,6 +4,7 @@ import re
 import django_filters
 from django import forms
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Exists, F, OuterRef, Prefetch, Q
 from django.http import Http404
@@ -18,7 +19,6 @@ from drf_spectacular.utils import (
 from rest_framework import exceptions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.pagination import CursorPagination
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -94,6 +94,8 @@ def exception_handler(exc, context):
         exc = exceptions.ValidationError(as_serializer_error(exc))
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
+    elif isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge(str(exc))
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, StaleSpan):
@@ -169,20 +171,6 @@ def error_response(status_code, code, message, **extra):
     return Response({"error": {"status": status_code, "code": code, "message": message, **extra}}, status=status_code)
 
 
-class SizeLimitedJSONParser(JSONParser):
-    """JSON bodies up to DATA_UPLOAD_MAX_MEMORY_SIZE: DRF reads the stream itself and skips Django's check."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        from django.conf import settings
-
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        request = (parser_context or {}).get("request")
-        length = request.META.get("CONTENT_LENGTH") if request is not None else None
-        if limit is not None and length and length.isdigit() and int(length) > limit:
-            raise PayloadTooLarge(f"The body has {int(length):,} bytes; the limit is {limit:,}.")
-        return super().parse(stream, media_type, parser_context)
-
-
 ERROR_RESPONSE = inline_serializer(
     "Error",
     {"error": inline_serializer("ErrorDetail", {
@@ -252,7 +240,6 @@ class SpanViewSet(viewsets.ModelViewSet):
     serializer_class = SpanSerializer
     filterset_class = SpanFilter
     pagination_class = StableCursorPagination
-    parser_classes = [SizeLimitedJSONParser]
 
     def get_queryset(self):
         spans = Span.objects.visible_to(self.request.user)

@@ -3,6 +3,8 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from corpus.api import DocumentViewSet, ProjectViewSet
+
 from .api import SpanViewSet
 from .api_review import DashboardView
 from .exports import ProjectExportView
@@ -10,6 +12,8 @@ from .exports import ProjectExportView
 app_name = "api"
 
 router = DefaultRouter()
+router.register("projects", ProjectViewSet, basename="project")
+router.register("documents", DocumentViewSet, basename="document")
 router.register("spans", SpanViewSet, basename="span")
 
 urlpatterns = [
