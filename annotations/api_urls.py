@@ -1,6 +1,6 @@
 """Every /api/ route. Another resource is one `router.register(...)` or `path(...)` line here."""
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from corpus.api import DocumentViewSet, ProjectViewSet
@@ -18,7 +18,7 @@ router.register("spans", SpanViewSet, basename="span")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
     # Routes under projects/<slug>/ that are not viewset actions (e.g. export/) go here;
     # the router's project routes end at their own segments, so they do not shadow them.
     path("projects/<slug:slug>/dashboard/", DashboardView.as_view(), name="project-dashboard"),

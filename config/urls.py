@@ -1,12 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from annotations.views import api_token
 from corpus.health import healthz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("account/token/", api_token, name="account-token"),
     path("api/", include("annotations.api_urls")),
     path("", include("corpus.urls")),
 ]
