@@ -176,7 +176,7 @@ def _save_grid(request, project):
 
 def _grid_context(project, page_number, form):
     annotators = list(project_annotators(project))
-    paginator = Paginator(project.documents.order_by("external_id", "pk").only("pk", "external_id", "title"),
+    paginator = Paginator(project.documents.order_by("external_id", "pk").only("pk", "project", "external_id", "title"),
                           DOCUMENTS_PER_PAGE)
     page = paginator.get_page(page_number)
     documents = list(page)

@@ -394,3 +394,22 @@ def test_the_navigation_links_reviewers_to_the_dashboard(client, board, manager,
     assert dashboard_url(board) in as_manager
     assert reverse("annotations:assignments", args=[board.slug]) in as_manager
     assert dashboard_url(board) not in as_annotator
+
+
+def test_figures_follow_new_and_deleted_spans_at_once(board, annotator):
+    assert Dashboard(board).summary["spans"] == 4
+    document = board.documents.get(external_id="d3")
+    added = SpanFactory(document=document, annotator=annotator, start=0, end=5, themes=[board.themes.get(code="FINANCE")])
+
+    assert Dashboard(board).summary["spans"] == 5
+    assert dict((r[0], r[2]) for r in Dashboard(board).chart("themes").rows)["FINANCE"] == 3
+    added.delete()
+    assert Dashboard(board).summary["spans"] == 4
+
+
+def test_figures_follow_a_status_change(board):
+    span = Span.objects.get(annotator__username="alice", start=11)
+    span.status = Span.Status.REJECTED
+    span.save()
+
+    assert Dashboard(board).summary["rejected_spans"] == 2
