@@ -613,7 +613,7 @@ def stacked_geometry(chart_id, items, legend):
 def heatmap_geometry(grid, letters, digits, ungraded):
     """A 6 x 6 grid, darker for more spans, the count written in every cell."""
     cell_w, cell_h = 62, 34
-    left, top = 200, 44
+    left, top = 200, 54
     biggest = max(grid.values(), default=0) or 1
     reliability = dict(SourceReliability.choices)
     cells = []
@@ -659,7 +659,7 @@ def progress_geometry(rows):
     left, right = 56, 16
     plot_w = WIDTH - left - right
     panel_h = 120
-    top1, top2 = 30, 30 + panel_h + 56
+    top1, top2 = 30, 30 + panel_h + 64
     n = len(drawn)
     step = plot_w / max(n, 1)
     max_cum = max((r[2] for r in drawn), default=0) or 1
@@ -707,7 +707,8 @@ def progress_geometry(rows):
         "max_cum": max_cum if drawn else 0,
         "max_spans": max_spans if drawn else 0,
         "mark_points": n <= 60,
-        "label_bars": n <= 31,
+        # A count is written over its bar only where every count fits its slot.
+        "label_bars": step >= 6.5 * len(str(max((r[3] for r in drawn), default=0))) + 2,
         "truncated": len(rows) - n,
         "empty": not rows,
     }
