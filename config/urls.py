@@ -11,4 +11,5 @@ urlpatterns = [
     path("account/token/", api_token, name="account-token"),
     path("api/", include("annotations.api_urls")),
     path("", include("corpus.urls")),
+    path("", include("annotations.urls")),
 ]
