@@ -151,7 +151,17 @@ export class Caret {
     this.drawCaret();
   }
 
+  // Drawn on the next frame: measuring forces a layout, which should never sit between a key
+  // press and the change it makes.
   drawCaret() {
+    if (this.frame) return;
+    this.frame = requestAnimationFrame(() => {
+      this.frame = 0;
+      this.drawNow();
+    });
+  }
+
+  drawNow() {
     const rect = this.rectAt(this.focus);
     const column = this.column.getBoundingClientRect();
     this.styles.place(this.element.id, {
@@ -164,6 +174,8 @@ export class Caret {
   }
 
   hide() {
+    if (this.frame) cancelAnimationFrame(this.frame);
+    this.frame = 0;
     this.element.hidden = true;
   }
 }

@@ -1,6 +1,11 @@
 // Paints spans over the text: the text is cut at every span boundary into segments, and each
 // segment knows the spans covering it, so overlapping and nested spans all stay visible and
 // clickable. Uncovered stretches stay plain text nodes.
+//
+// Each line of the text (up to and including its line break) is a block of its own, so that a
+// change relays out one block rather than the whole document, and blocks off screen can skip
+// layout altogether (content-visibility in workbench.css). The text nodes together still hold
+// exactly the stored text, which is what offsets.js measures.
 
 const EMPTY = Object.freeze([]);
 const MAX_LINES = 2;
@@ -17,6 +22,11 @@ export class Painter {
     this.styles = styles;
     this.spans = [];
     this.segments = [];
+    this.blockStarts = [0];
+    for (let at = text.indexOf("\n"); at !== -1 && at + 1 < text.length; at = text.indexOf("\n", at + 1)) {
+      this.blockStarts.push(at + 1);
+    }
+    this.blocks = [];
     this.segmentOf = new WeakMap();
     this.selectedKey = null;
   }
@@ -28,24 +38,67 @@ export class Painter {
 
   paintAll() {
     const fragment = document.createDocumentFragment();
-    this.segments = this.build(0, this.text.length, fragment);
+    this.segments = [];
+    this.blocks = this.buildBlocks(0, this.blockStarts.length - 1, fragment);
     this.container.replaceChildren(fragment);
   }
 
-  // Rebuild only the segments touching [from, to), so that a save repaints a few elements
-  // rather than the whole document (neighbouring plain text nodes may stay split; harmless).
+  blockEnd(index) {
+    return index + 1 < this.blockStarts.length ? this.blockStarts[index + 1] : this.text.length;
+  }
+
+  blockAt(u16) {
+    let low = 0;
+    let high = this.blockStarts.length - 1;
+    while (low < high) {
+      const middle = (low + high + 1) >> 1;
+      if (this.blockStarts[middle] <= u16) low = middle;
+      else high = middle - 1;
+    }
+    return low;
+  }
+
+  // Build blocks first..last into fragment, appending their segments to this.segments.
+  buildBlocks(first, last, fragment) {
+    // Hand each block only the spans that reach into it.
+    const buckets = Array.from({ length: last - first + 1 }, () => []);
+    const from = this.blockStarts[first];
+    const to = this.blockEnd(last);
+    for (const span of this.spans) {
+      if (span.u16End <= from || span.u16Start >= to) continue;
+      const top = Math.min(last, this.blockAt(span.u16End - 1));
+      for (let i = Math.max(first, this.blockAt(span.u16Start)); i <= top; i += 1) buckets[i - first].push(span);
+    }
+    const blocks = [];
+    for (let i = first; i <= last; i += 1) {
+      const block = document.createElement("div");
+      block.className = `block ${this.styles.blockClass(this.blockEnd(i) - this.blockStarts[i])}`;
+      this.segments.push(...this.build(this.blockStarts[i], this.blockEnd(i), block, buckets[i - first]));
+      blocks.push(block);
+      fragment.appendChild(block);
+    }
+    return blocks;
+  }
+
+  // Rebuild only the blocks touching [from, to), so that a save repaints a few elements rather
+  // than the whole document.
   repaint(from, to) {
-    if (!this.segments.length) {
+    if (!this.blocks.length) {
       this.paintAll();
       return;
     }
-    const first = this.indexAt(from);
-    const last = this.indexAt(Math.max(from, to - 1));
+    const first = this.blockAt(from);
+    const last = this.blockAt(Math.max(from, to - 1));
+    const firstSegment = this.indexAt(this.blockStarts[first]);
+    const lastSegment = this.indexAt(this.blockEnd(last) - 1);
+    const kept = this.segments.splice(lastSegment + 1);
+    this.segments.length = firstSegment;
     const fragment = document.createDocumentFragment();
-    const fresh = this.build(this.segments[first].start, this.segments[last].end, fragment);
-    this.segments[first].node.before(fragment);
-    for (let i = first; i <= last; i += 1) this.segments[i].node.remove();
-    this.segments.splice(first, last - first + 1, ...fresh);
+    const fresh = this.buildBlocks(first, last, fragment);
+    this.blocks[first].before(fragment);
+    for (let i = first; i <= last; i += 1) this.blocks[i].remove();
+    this.blocks.splice(first, last - first + 1, ...fresh);
+    for (const segment of kept) this.segments.push(segment);
   }
 
   // Refresh the classes of the segments touching [from, to) when only a state changed (saving,
@@ -59,10 +112,10 @@ export class Painter {
     }
   }
 
-  build(from, to, fragment) {
+  build(from, to, fragment, candidates) {
     const relevant = [];
     const cuts = new Set([from, to]);
-    for (const span of this.spans) {
+    for (const span of candidates) {
       if (span.u16End <= from || span.u16Start >= to) continue;
       relevant.push(span);
       if (span.u16Start > from) cuts.add(span.u16Start);
@@ -102,8 +155,10 @@ export class Painter {
 
   decorate(node, start, end, covering) {
     const inner = covering[0];
-    const classes = ["hl", this.styles.comboClass(inner, covering.slice(1, 1 + MAX_LINES))];
-    if (covering.length > 1) classes.push(`depth-${Math.min(covering.length, 4)}`);
+    const classes = ["hl", ...this.styles.segmentClasses(inner, covering.slice(1, 1 + MAX_LINES))];
+    if (covering.length > 1) classes.push(`depth-${Math.min(covering.length, 1 + MAX_LINES)}`);
+    // Deeper nesting than the lines can show gets a dotted frame; the chooser lists them all.
+    if (covering.length > 1 + MAX_LINES) classes.push("deeper");
     const badges = [];
     let opens = false;
     let closes = false;
