@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 from corpus.api import DocumentViewSet, ProjectViewSet
 
 from .api import SpanViewSet
+from .api_curation import AgreementView
 from .api_review import DashboardView
 from .exports import ProjectExportView
 
@@ -21,6 +22,7 @@ urlpatterns = [
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
     # Routes under projects/<slug>/ that are not viewset actions (e.g. export/) go here;
     # the router's project routes end at their own segments, so they do not shadow them.
+    path("projects/<slug:slug>/agreement/", AgreementView.as_view(), name="project-agreement"),
     path("projects/<slug:slug>/dashboard/", DashboardView.as_view(), name="project-dashboard"),
     path("projects/<slug:slug>/export/", ProjectExportView.as_view(), name="project-export"),
     *router.urls,

@@ -12,4 +12,5 @@ urlpatterns = [
     path("api/", include("annotations.api_urls")),
     path("", include("corpus.urls")),
     path("", include("annotations.urls")),
+    path("", include("annotations.curation_urls")),
 ]

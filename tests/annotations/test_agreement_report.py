@@ -4,6 +4,7 @@ import re
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -340,3 +341,150 @@ def test_the_report_reads_the_same_number_of_queries_for_any_number_of_documents
 
     assert report["documents"]["compared"] == 12
     assert len(many) == len(few) <= 8
+
+
+# --------------------------------------------------------------------------
+# Pages and API
+# --------------------------------------------------------------------------
+
+
+def agreement_urls(project, document):
+    return [
+        reverse("curation:agreement", args=[project.slug]),
+        reverse("curation:agreement-document", args=[project.slug, document.pk]),
+    ]
+
+
+@pytest.fixture
+def marked(project, theme, stances, annotator, teammate):
+    return stance_document(project, theme, stances, [(annotator, STANCE_A), (teammate, STANCE_B)])
+
+
+@pytest.mark.parametrize("who", ["curator", "manager"])
+def test_reviewers_read_the_agreement_pages(client, request, project, marked, who):
+    client.force_login(request.getfixturevalue(who))
+
+    for url in agreement_urls(project, marked):
+        response = client.get(url)
+        assert response.status_code == 200
+        page = response.content.decode()
+        assert 'data-pair="alice,bob"' in page
+        assert "0.478" in page   # Cohen's kappa 11/23 on stance
+
+
+def test_the_project_page_marks_thin_documents_not_enough_data(client, project, marked, theme, annotator, curator):
+    alone = DocumentFactory(project=project, external_id="alone")
+    mark(alone, annotator, 0, 8, [theme])
+    client.force_login(curator)
+
+    page = client.get(reverse("curation:agreement", args=[project.slug])).content.decode()
+
+    row = page[page.index('data-document="alone"'):]
+    row = row[:row.index("</tr>")]
+    assert "not enough data" in row and "Only alice" in row
+
+
+def test_a_document_page_with_one_annotator_says_not_enough_data(client, project, theme, annotator, curator):
+    document = DocumentFactory(project=project)
+    mark(document, annotator, 0, 8, [theme])
+    client.force_login(curator)
+
+    page = client.get(reverse("curation:agreement-document", args=[project.slug, document.pk])).content.decode()
+
+    assert 'id="not-enough-data"' in page
+    assert '<dd data-figure="exact-f1"><span class="no-data"' in page
+
+
+def test_the_pair_view_shows_one_pair(client, project, theme, stances, annotator, teammate, curator):
+    third = member(project, "dave")
+    stance_document(project, theme, stances, [(annotator, STANCE_A), (teammate, STANCE_B), (third, STANCE_C)])
+    client.force_login(curator)
+
+    page = client.get(reverse("curation:agreement", args=[project.slug]) + "?pair=alice,dave").content.decode()
+
+    assert 'data-pair="alice,dave"' in page and 'data-pair="alice,bob"' not in page
+
+
+def test_annotators_may_not_read_agreement(client, project, marked, annotator):
+    client.force_login(annotator)
+
+    for url in agreement_urls(project, marked):
+        assert client.get(url).status_code == 403
+    assert client.get(reverse("api:project-agreement", args=[project.slug])).status_code == 403
+
+
+def test_outsiders_see_no_agreement(client, project, marked, outsider):
+    client.force_login(outsider)
+
+    for url in agreement_urls(project, marked):
+        assert client.get(url).status_code == 404
+    response = client.get(reverse("api:project-agreement", args=[project.slug]))
+    assert response.status_code == 404 and response.json()["error"]["status"] == 404
+
+
+def test_anonymous_users_log_in_first_or_get_401(client, project, marked):
+    for url in agreement_urls(project, marked):
+        response = client.get(url)
+        assert response.status_code == 302 and reverse("login") in response["Location"]
+    assert client.get(reverse("api:project-agreement", args=[project.slug])).status_code == 401
+
+
+def test_the_api_answers_for_the_project_a_document_and_a_pair(client, project, marked, curator):
+    client.force_login(curator)
+    url = reverse("api:project-agreement", args=[project.slug])
+
+    whole = client.get(url).json()
+    one = client.get(url, {"document": marked.pk, "pair": "bob,alice"}).json()
+
+    assert whole["scope"] == "project" and whole["per_document"][0]["exact_f1"] == 1.0
+    assert whole["pairs"][0]["kappa"]["stance"] == pytest.approx(11 / 23, abs=FRACTION)
+    assert one["scope"] == "document" and one["document"]["id"] == marked.pk
+    assert one["pair"] == ["bob", "alice"] and one["pairs"][0]["annotators"] == ["bob", "alice"]
+
+
+def test_the_api_returns_null_with_a_reason_when_there_is_not_enough_data(client, project, theme, annotator, manager):
+    document = DocumentFactory(project=project)
+    mark(document, annotator, 0, 8, [theme])
+    client.force_login(manager)
+
+    data = client.get(reverse("api:project-agreement", args=[project.slug]), {"document": document.pk}).json()
+
+    assert data["status"] == "not enough data" and data["reason"]
+    assert data["spans"]["exact"] is None and data["spans"]["reason"]
+    assert data["alpha_u"]["alpha"] is None and data["alpha_u"]["reason"]
+    stance = next(label for label in data["labels"] if label["label"] == "stance")
+    assert stance["alpha"] is None and stance["reason"]
+
+
+@pytest.mark.parametrize("params, status, field", [
+    ({"pair": "alice,nobody"}, 400, "pair"),
+    ({"pair": "alice"}, 400, "pair"),
+    ({"document": "x"}, 400, "document"),
+])
+def test_the_api_refuses_bad_parameters(client, project, marked, curator, params, status, field):
+    client.force_login(curator)
+
+    response = client.get(reverse("api:project-agreement", args=[project.slug]), params)
+
+    assert response.status_code == status
+    assert field in response.json()["error"]["fields"]
+
+
+def test_the_api_does_not_reach_documents_of_other_projects(client, project, marked, curator, outsider):
+    other = DocumentFactory(project=outsider.memberships.get().project)
+    client.force_login(curator)
+
+    response = client.get(reverse("api:project-agreement", args=[project.slug]), {"document": other.pk})
+
+    assert response.status_code == 404
+
+
+def test_the_api_accepts_a_token(client, project, marked, curator):
+    from rest_framework.authtoken.models import Token
+
+    token = Token.objects.create(user=curator)
+    url = reverse("api:project-agreement", args=[project.slug])
+
+    response = client.get(url, HTTP_AUTHORIZATION=f"Token {token.key}")
+
+    assert response.status_code == 200 and response.json()["annotators"] == ["alice", "bob"]

@@ -1,6 +1,7 @@
 """Curating annotator spans into gold: the services, the pages and who may use them."""
 import pytest
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 
 from annotations.agreement_report import agreement_report
 from annotations.curation import (
@@ -9,6 +10,7 @@ from annotations.curation import (
 )
 from annotations.models import Curation, Span
 from annotations.services import span_create
+from corpus.models import Membership
 from tests.factories import DocumentFactory, MembershipFactory, StanceValueFactory, ThemeFactory
 
 TEXT = "Trade in yuan rose. Officials hailed the deal. Critics disagree. Nothing else."
@@ -332,3 +334,186 @@ def test_marking_curated_freezes_decisions_until_reopened(doc, schema, annotator
 
     assert curation.status == Curation.Status.IN_PROGRESS and curation.curated_at is None
     assert gold_accept(span=span, curator=curator)[1]
+
+
+# --------------------------------------------------------------------------
+# Pages
+# --------------------------------------------------------------------------
+
+
+def document_url(doc, name="document"):
+    return reverse(f"curation:{name}", args=[doc.project.slug, doc.pk])
+
+
+@pytest.fixture
+def two_layers(doc, schema, annotator, teammate):
+    return [mark(doc, user, 0, 19, **labelled(schema)) for user in (annotator, teammate)]
+
+
+def test_curator_sees_every_annotator_on_the_curation_page(client, doc, two_layers, curator):
+    client.force_login(curator)
+
+    response = client.get(document_url(doc))
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert 'data-annotator="alice"' in page and 'data-annotator="bob"' in page
+    assert 'data-state="agreed"' in page
+    assert "Accept all agreed (1)" in page
+
+
+def test_the_text_is_escaped_and_kept_whole(client, project, schema, annotator, teammate, curator):
+    text = "<script>alert(1)</script> & trade rose."
+    document = DocumentFactory(project=project, text=text)
+    for user in (annotator, teammate):
+        mark(document, user, 29, 39, **labelled(schema))
+    client.force_login(curator)
+
+    page = client.get(document_url(document)).content.decode()
+
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; " in page
+
+
+def test_the_document_list_shows_documents_with_two_annotators_and_their_status(
+    client, project, doc, two_layers, schema, annotator, curator,
+):
+    lonely = DocumentFactory(project=project, external_id="lonely")
+    mark(lonely, annotator, 0, 8, **labelled(schema))
+    gold_accept(span=two_layers[0], curator=curator)
+    client.force_login(curator)
+
+    page = client.get(reverse("curation:documents", args=[project.slug])).content.decode()
+
+    assert f'data-document="{doc.external_id}" data-status="in_progress"' in page
+    assert "lonely" not in page
+
+
+def test_accepting_through_the_page_records_history_by_the_curator(client, doc, two_layers, curator):
+    client.force_login(curator)
+
+    response = client.post(document_url(doc, "accept"), {"span": str(two_layers[0].pk)})
+
+    assert response.status_code == 302
+    gold = Span.objects.get(document=doc, status=Span.Status.GOLD)
+    records = list(gold.history.order_by("history_date", "history_id"))
+    assert records[0].history_type == "+"
+    assert {r.history_user for r in records} == {curator}
+    assert records[-1].history_change_reason == "curation: pick"
+    assert records[-1].provenance["method"] == "pick" and records[-1].status == Span.Status.GOLD
+
+
+def test_the_editor_saves_a_changed_gold_span(client, doc, two_layers, schema, curator):
+    client.force_login(curator)
+    source = two_layers[1]
+
+    form = client.get(document_url(doc) + f"?edit={source.pk}")
+    assert form.status_code == 200 and 'id="gold-form"' in form.content.decode()
+    response = client.post(document_url(doc, "gold"), {
+        "mode": "edit", "sources": str(source.pk), "extent": "custom", "start": 0, "end": 13,
+        "themes": ["ORDER"], "stance": "FAVOR", "source_reliability": "A", "info_credibility": "1",
+    })
+
+    assert response.status_code == 302
+    gold = Span.objects.get(document=doc, status=Span.Status.GOLD)
+    assert (gold.text, gold.stance.key, gold.admiralty) == ("Trade in yuan", "FAVOR", "A1")
+    assert gold.provenance["method"] == "edit" and list(gold.sources.all()) == [source]
+
+
+def test_the_editor_shows_errors_and_stores_nothing(client, doc, two_layers, curator):
+    client.force_login(curator)
+
+    response = client.post(document_url(doc, "gold"), {
+        "mode": "edit", "sources": str(two_layers[0].pk), "extent": "custom", "start": 10, "end": 5,
+    })
+
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "The end must come after the start." in page and "This field is required." in page
+    assert not Span.objects.filter(document=doc, status=Span.Status.GOLD).exists()
+
+
+def test_merge_through_the_page_takes_the_chosen_extent(client, doc, schema, annotator, teammate, curator):
+    first = mark(doc, annotator, 0, 13, **labelled(schema))
+    second = mark(doc, teammate, 6, 19, **labelled(schema))
+    client.force_login(curator)
+
+    page = client.get(document_url(doc) + f"?merge={first.pk},{second.pk}").content.decode()
+    assert 'value="union"' in page
+    response = client.post(document_url(doc, "gold"), {
+        "mode": "merge", "sources": f"{first.pk},{second.pk}", "extent": "union", "themes": ["TRADE"],
+    })
+
+    assert response.status_code == 302
+    gold = Span.objects.get(document=doc, status=Span.Status.GOLD)
+    assert (gold.start, gold.end) == (0, 19) and set(gold.sources.all()) == {first, second}
+
+
+def test_status_buttons_mark_curated_and_reopen(client, doc, two_layers, curator):
+    client.force_login(curator)
+
+    client.post(document_url(doc, "status"), {"action": "curated"})
+    assert Curation.objects.get(document=doc).status == Curation.Status.CURATED
+    refused = client.post(document_url(doc, "accept"), {"span": str(two_layers[0].pk)}, follow=True)
+    assert "reopen it" in refused.content.decode()
+    client.post(document_url(doc, "status"), {"action": "reopen"})
+
+    assert Curation.objects.get(document=doc).status == Curation.Status.IN_PROGRESS
+    assert not Span.objects.filter(document=doc, status=Span.Status.GOLD).exists()
+
+
+@pytest.mark.parametrize("name", ["accept", "reject", "accept-agreed", "withdraw", "status", "gold"])
+def test_actions_refuse_get(client, doc, curator, name):
+    client.force_login(curator)
+
+    assert client.get(document_url(doc, name)).status_code == 405
+
+
+def test_annotators_may_not_curate(client, doc, two_layers, annotator):
+    client.force_login(annotator)
+
+    assert client.get(reverse("curation:documents", args=[doc.project.slug])).status_code == 403
+    assert client.get(document_url(doc)).status_code == 403
+    assert client.post(document_url(doc, "accept"), {"span": str(two_layers[0].pk)}).status_code == 403
+    assert not Span.objects.filter(status=Span.Status.GOLD).exists()
+
+
+def test_outsiders_see_no_curation(client, doc, two_layers, outsider):
+    client.force_login(outsider)
+
+    assert client.get(reverse("curation:documents", args=[doc.project.slug])).status_code == 404
+    assert client.get(document_url(doc)).status_code == 404
+    assert client.post(document_url(doc, "accept-agreed")).status_code == 404
+
+
+def test_anonymous_users_are_sent_to_log_in(client, doc):
+    response = client.get(document_url(doc))
+
+    assert response.status_code == 302 and reverse("login") in response["Location"]
+
+
+def test_managers_curate_too(client, doc, two_layers, manager):
+    client.force_login(manager)
+
+    response = client.post(document_url(doc, "accept-agreed"))
+
+    assert response.status_code == 302
+    assert Span.objects.get(status=Span.Status.GOLD).annotator == manager
+
+
+def test_a_span_of_another_document_is_not_found_here(client, project, doc, schema, annotator, curator):
+    other = DocumentFactory(project=project)
+    span = mark(other, annotator, 0, 8, **labelled(schema))
+    client.force_login(curator)
+
+    response = client.post(document_url(doc, "accept"), {"span": str(span.pk)}, follow=True)
+
+    assert "no longer there" in response.content.decode()
+    assert not Span.objects.filter(status=Span.Status.GOLD).exists()
+
+
+def test_membership_roles_other_than_reviewers_are_refused(client, doc, project):
+    user = MembershipFactory(project=project, role=Membership.Role.ANNOTATOR, user__username="erin").user
+    client.force_login(user)
+
+    assert client.get(reverse("curation:agreement", args=[project.slug])).status_code == 403
