@@ -370,3 +370,32 @@ def test_markup_in_a_document_is_shown_as_text(page, live_server, themed, annota
     assert page.locator("#doc-text img, #doc-text b").count() == 0
     assert page.eval_on_selector("#doc-text", "el => el.textContent") == text
     assert page.title() != "1"
+
+
+def test_an_edit_made_while_the_first_save_is_on_its_way_is_not_lost(page, live_server, themed, annotator):
+    document = DocumentFactory(project=themed, text=TEXT)
+    log_in(page, live_server, annotator)
+    open_workbench(page, document)
+    held = []
+    page.route("**/api/spans/", lambda route: held.append(route))
+
+    drag_select(page, "Critics disagree")
+    page.keyboard.press("w")
+    page.keyboard.press("Enter")
+    expect(page.locator("#doc-text .hl.is-saving")).to_have_text("Critics disagree")
+    click_text(page, "Critics disagree")
+    expect(page.locator("#panel-title")).to_have_text("Edit span")
+    page.keyboard.press("2")
+    page.keyboard.press("Enter")
+    for _ in range(40):  # the held request reaches the handler between Playwright calls
+        if held:
+            break
+        page.wait_for_timeout(50)
+    page.wait_for_timeout(200)
+    assert len(held) == 1, "the edit must wait for the first save, not race it"
+    held.pop().continue_()
+
+    expect(saved_items(page)).to_have_count(1)
+    expect(page.locator("#span-list")).to_contain_text("AGAINST")
+    span = Span.objects.get()
+    assert (span.text, span.stance.key, span.version) == ("Critics disagree", "AGAINST", 2)

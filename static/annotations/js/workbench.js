@@ -224,36 +224,61 @@ function announceSaved(record, startedAt, requestMs) {
   root.dispatchEvent(new CustomEvent("lectern:saved", { detail: { key: record.key, id: record.id, ms, requestMs } }));
 }
 
-async function send(record, startedAt, previous = record) {
+// Saves of one span go out one at a time, each with the labels as they were when it was
+// made, so a quick second edit waits for the first (and its id or version) instead of racing it.
+function send(record, startedAt, previous = record) {
   const before = { u16Start: previous.u16Start, u16End: previous.u16End };
   record.state = "saving";
   record.error = "";
   refresh(record, before);
+  const body = payload(record);
+  record.pending = (record.pending ?? 0) + 1;
+  record.queue = (record.queue ?? Promise.resolve()).then(() => attempt(record, body, startedAt));
+  return record.queue;
+}
+
+async function attempt(record, body, startedAt) {
   const sent = { u16Start: record.u16Start, u16End: record.u16End };
   const requested = performance.now();
+  let data;
   try {
-    const data = record.id
-      ? await api.patch(`spans/${record.id}/`, { ...payload(record), version: record.version })
-      : await api.post("spans/", { document: config.documentId, ...payload(record) });
-    const requestMs = performance.now() - requested;
-    applyServer(record, data);
-    record.state = "saved";
-    refresh(record, sent);
-    announceSaved(record, startedAt, requestMs);
+    data = record.id
+      ? await api.patch(`spans/${record.id}/`, { ...body, version: record.version })
+      : await api.post("spans/", { document: config.documentId, ...body });
   } catch (error) {
+    record.pending -= 1;
+    if (error.status === undefined) {
+      // A fault in this page, not an answer from the server: show it, report it, go on.
+      record.state = "unsaved";
+      record.error = `Unexpected error in the page: ${error.message}`;
+      refresh(record, sent);
+      setTimeout(() => { throw error; });
+      return;
+    }
     if (error.code === "stale" || error.status === 409) {
       record.state = "conflict";
       const now = error.currentVersion ? ` (now version ${error.currentVersion}, yours was ${record.version})` : "";
       record.error = `This span was changed in another tab or by another session${now}; your change was not saved.`;
       showBanner(`${record.error} Reload to see the current version.`, { reload: true });
-    } else if (error.status === undefined) {
-      throw error;
     } else {
       record.state = "unsaved";
       record.error = error.describe();
     }
     refresh(record, sent);
+    return;
   }
+  const requestMs = performance.now() - requested;
+  record.pending -= 1;
+  if (record.pending > 0) {
+    // A newer save of this span is queued: keep its labels, take the id and version it needs.
+    record.id = data.id;
+    record.version = data.version;
+    return;
+  }
+  applyServer(record, data);
+  record.state = "saved";
+  refresh(record, sent);
+  announceSaved(record, startedAt, requestMs);
 }
 
 function retry(record) {
@@ -295,6 +320,8 @@ function undoDelete(record) {
 async function deleteNow(record, { keepalive = false } = {}) {
   clearTimeout(record.deleteTimer);
   record.deleteTimer = null;
+  // A save still on its way would otherwise create the span after it was deleted here.
+  if (record.queue && !keepalive) await record.queue.catch(() => {});
   if (!record.id) {
     records.delete(record.key);
     refresh(record);
