@@ -82,6 +82,9 @@ STATE_FIELDS = (
     "info_credibility", "source_type", "source_name", "source_affiliation", "source_via", "claim_type", "note",
     "status", "version",
 )
+# gunicorn's default access format plus the time spent in the worker (%(D)s, microseconds),
+# which tells time in the application from time queued for a free worker.
+ACCESS_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(D)s'
 SPAN_WRITE_LABELS = ("POST /api/spans/", "PATCH /api/spans/{id}/", "DELETE /api/spans/{id}/")
 IN_FLIGHT, OK, UNEXPECTED = "in_flight", "ok", "unexpected"
 
@@ -243,7 +246,7 @@ class Server:
         self.process = subprocess.Popen(
             [GUNICORN, "config.wsgi:application", "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers),
              "--timeout", "60", "--graceful-timeout", "30", "--max-requests", "2000", "--max-requests-jitter", "200",
-             "--access-logfile", "-", "--error-logfile", "-"],
+             "--access-logfile", "-", "--error-logfile", "-", "--access-logformat", ACCESS_FORMAT],
             cwd=ROOT, env=env, stdout=self._out, stderr=self._err,
         )
 
@@ -277,6 +280,19 @@ class Server:
         except OSError:
             return []
         return [int(pid) for pid in text.split()]
+
+    def cpu_seconds(self):
+        """CPU time of the master, its live workers and the workers it has reaped (killed or recycled)."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for pid, fields in ((self.process.pid, (14, 15, 16, 17)), *((pid, (14, 15)) for pid in self.worker_pids())):
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            # Numbered as in proc(5): utime 14, stime 15, cutime 16, cstime 17; stat[0] is field 3.
+            total += sum(int(stat[n - 3]) for n in fields)
+        return total / ticks
 
     def stop(self):
         if self.process.poll() is None:
@@ -914,7 +930,7 @@ class Researcher(threading.Thread):
 
 
 class Probe(threading.Thread):
-    """An authenticated read every 100 ms during a fault run, to time how soon requests succeed again."""
+    """An authenticated read every 200 ms during a fault run, to time how soon requests succeed again."""
 
     def __init__(self, port, token, recorder, deadline, document):
         super().__init__(daemon=True, name="probe")
@@ -929,7 +945,7 @@ class Probe(threading.Thread):
             at = self.clock()
             answer = self.client.call("probe", "GET", f"/api/spans/?document={self.document}&page_size=1")
             self.results.append((at, answer.kind == OK))
-            time.sleep(0.1)
+            time.sleep(0.2)
         self.client.close()
 
 
@@ -1130,6 +1146,8 @@ def run(config):
         world = child("prepare", env, {"seed": config.seed, "users": config.users, "documents": documents})
         server = Server(env, config.workers, folder)
         server.wait_ready()
+        server_cpu = server.cpu_seconds()
+        client_cpu = sum(os.times()[:2])
 
         origin = time.monotonic()
         clock = lambda: time.monotonic() - origin  # noqa: E731 - a shared clock for every thread
@@ -1162,6 +1180,8 @@ def run(config):
                 if database.is_postgres:
                     ensure_postgres_running()
         elapsed = clock()
+        server_cpu = server.cpu_seconds() - server_cpu
+        client_cpu = sum(os.times()[:2]) - client_cpu
 
         # Wait for the app to answer again (a fault at the very end must not hide the export).
         for _ in range(100):
@@ -1185,7 +1205,7 @@ def run(config):
         report.counts = verification["counts"]
         report.faults = injector.faults if injector else []
         summarize(report, recorder, verification, elapsed, server_log, access_log, researcher, injector, probe,
-                  config)
+                  config, server_cpu, client_cpu)
         say(report.text)
         return report
     finally:
@@ -1213,7 +1233,8 @@ def in_fault_window(row, faults):
     return any(f.started <= ended(row) <= (f.cleared or f.started) + FAULT_GRACE_S for f in faults)
 
 
-def summarize(report, recorder, verification, elapsed, server_log, access_log, researcher, injector, probe, config):
+def summarize(report, recorder, verification, elapsed, server_log, access_log, researcher, injector, probe, config,
+              server_cpu, client_cpu):
     rows = recorder.rows
     lines = []
     faults = injector.faults if injector else []
@@ -1238,7 +1259,12 @@ def summarize(report, recorder, verification, elapsed, server_log, access_log, r
     writes = [ms for _, label, _, ms, _, _ in rows if label in SPAN_WRITE_LABELS]
     lines.append(f"{'span writes (POST/PATCH/DELETE)':<36} {len(writes):>7} {percentile(writes, 0.5):>10.1f} "
                  f"{percentile(writes, 0.95):>8.1f} {max(writes or [0]):>8.1f}")
+    in_app = [ms for method, ms in _access_times(access_log) if method in ("POST", "PATCH", "DELETE")]
+    lines.append(f"{'  of which in the worker (access log)':<36} {len(in_app):>7} {percentile(in_app, 0.5):>10.1f} "
+                 f"{percentile(in_app, 0.95):>8.1f} {max(in_app or [0]):>8.1f}")
     lines.append("")
+    lines.append(f"CPU: gunicorn {server_cpu:.1f} s = {server_cpu * 1000 / max(total, 1):.1f} ms per request, "
+                 f"{server_cpu / max(elapsed, 0.001):.2f} of {os.cpu_count()} cores; load generator {client_cpu:.1f} s")
     statuses = Counter(str(row[2]) for row in rows)
     lines.append("answers: " + ", ".join(f"{status}: {count}" for status, count in sorted(statuses.items())))
     in_flight = [row for row in rows if row[4] == IN_FLIGHT]
@@ -1319,6 +1345,19 @@ def summarize(report, recorder, verification, elapsed, server_log, access_log, r
     lines.append("")
     lines.append("RESULT: " + ("PASS" if all(t.met for t in targets) else "FAIL"))
     report.text = "\n".join(lines)
+
+
+def _access_times(access_log):
+    """(method, milliseconds in the worker) of each span write in the access log."""
+    for line in access_log.splitlines():
+        try:
+            request = line.split('"', 2)[1]
+            method, path = request.split()[:2]
+            micros = int(line.rsplit(None, 1)[1])
+        except (IndexError, ValueError):
+            continue
+        if path.startswith("/api/spans/") and not path.startswith("/api/spans/bulk"):
+            yield method, micros / 1000
 
 
 def _access_status(line):
