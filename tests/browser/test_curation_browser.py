@@ -36,8 +36,10 @@ def layers(themed, annotator, teammate):
     stances = {s.key: s for s in themed.stances.all()}
     common = {"source_reliability": "B", "info_credibility": 2, "source_type": "OFFICIAL"}
     spans = {
-        "agreed": [mark(document, user, "Officials hailed the deal.", ["TRADE.volume"], stance=stances["FAVOR"], **common)
-                   for user in (annotator, teammate)],
+        "agreed": [
+            mark(document, user, "Officials hailed the deal.", ["TRADE.volume"], stance=stances["FAVOR"], **common)
+            for user in (annotator, teammate)
+        ],
         "alice_trade": mark(document, annotator, "Trade in yuan rose sharply.", ["FINANCE.currency"],
                             stance=stances["NEUTRAL"], **common),
         "bob_trade": mark(document, teammate, "yuan rose sharply.", ["FINANCE.currency", "TRADE"],
@@ -97,7 +99,8 @@ def test_curator_accepts_with_changes_using_a_selection_in_the_text(page, live_s
       let seen = 0;
       for (let node = walker.nextNode(); node; node = walker.nextNode()) {
         if (from >= seen && from < seen + node.length) range.setStart(node, from - seen);
-        if (from + quote.length > seen && from + quote.length <= seen + node.length) range.setEnd(node, from + quote.length - seen);
+        const to = from + quote.length;
+        if (to > seen && to <= seen + node.length) range.setEnd(node, to - seen);
         seen += node.length;
       }
       const selection = window.getSelection();
