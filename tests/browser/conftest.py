@@ -17,6 +17,8 @@ os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 MISSING = "BROWSER TESTS SKIPPED: Chromium not found at /usr/bin/chromium — install it with apt-get install chromium"
+REQUIRED = ("BROWSER TESTS FAILED: LECTERN_REQUIRE_BROWSER=1 but Chromium is not at /usr/bin/chromium nor on PATH — "
+            "install it with apt-get install chromium")
 
 
 def chromium_path():
@@ -36,7 +38,7 @@ def pytest_runtest_setup(item):
     if item.get_closest_marker("browser") is None or chromium_path():
         return
     if browser_required():
-        pytest.fail(f"Chromium is required (LECTERN_REQUIRE_BROWSER=1) but missing: {MISSING}", pytrace=False)
+        pytest.fail(REQUIRED, pytrace=False)
     _skipped["count"] += 1
     pytest.skip(MISSING)
 
