@@ -961,7 +961,7 @@ def child_verify(payload):
 
     failures = []
     counts = Counter()
-    spans = (Span.objects.filter(document__project__slug=SLUG).select_related("stance", "annotator")
+    spans = (Span.objects.filter(document__project__slug=SLUG).select_related("stance", "annotator", "document")
              .prefetch_related(Prefetch("themes", queryset=Theme.objects.only("id", "code"))))
     stored = {}
     by_user = defaultdict(dict)
@@ -983,6 +983,12 @@ def child_verify(payload):
         if len(failures) < 200:
             failures.append(text)
         counts["failures"] += 1
+
+    # Whatever the ledger says, no stored span may be half-written.
+    for span in spans:
+        if span.text != span.document.text[span.start:span.end] or not span.themes.all():
+            fail(f"span {span.pk} is half-written: quote {span.text!r} at [{span.start}, {span.end}), "
+                 f"{len(span.themes.all())} theme(s)")
 
     for ledger in payload["ledgers"]:
         user = ledger["username"]
@@ -1067,6 +1073,11 @@ def child_verify(payload):
     return {"counts": dict(counts), "failures": failures}
 
 
+def verify(env, ledgers, export_path=None):
+    """Check ledgers (and a final export) against the database env points at; {"counts", "failures"}."""
+    return child("verify", env, {"ledgers": ledgers, "export": str(export_path) if export_path else None})
+
+
 # --------------------------------------------------------------------------- running and reporting
 
 
@@ -1087,6 +1098,7 @@ class Config:
 
 @dataclass
 class Target:
+    key: str
     name: str
     measured: str
     met: bool
@@ -1099,6 +1111,8 @@ class Report:
     counts: dict = field(default_factory=dict)
     rows: list = field(default_factory=list)
     faults: list = field(default_factory=list)
+    ledgers: list = field(default_factory=list)
+    env: dict = field(default_factory=dict)  # the scratch database's settings, for verify() on a kept run
     text: str = ""
 
     @property
@@ -1198,8 +1212,9 @@ def run(config):
         server_log = server.error_log.read_text(errors="replace")
         access_log = server.access_log.read_text(errors="replace")
 
-        verification = child("verify", env, {"ledgers": [r.ledger.as_json() for r in reviewers],
-                                             "export": str(export_path) if status == 200 else None})
+        report.ledgers = [r.ledger.as_json() for r in reviewers]
+        report.env = env
+        verification = verify(env, report.ledgers, export_path if status == 200 else None)
         report.rows = recorder.rows
         report.problems = recorder.problems + [f"thread {r.name} crashed:\n{r.crashed}" for r in reviewers if r.crashed]
         report.counts = verification["counts"]
@@ -1316,28 +1331,28 @@ def summarize(report, recorder, verification, elapsed, server_log, access_log, r
 
     targets = report.targets
     failures = verification["failures"]
-    targets.append(Target("every acknowledged write stored exactly, deletes gone, refusals absent, export = database",
+    targets.append(Target("verified", "every acknowledged write stored exactly, deletes gone, refusals absent, export = database",
                           f"{len(failures)} failure(s)", not failures))
     unexpected = [row for row in rows if row[4] == UNEXPECTED]
-    targets.append(Target("every answer as predicted (status, echo, read-back)",
+    targets.append(Target("answers", "every answer as predicted (status, echo, read-back)",
                           f"{len(unexpected)} unexpected status(es), {len(report.problems)} problem(s)",
                           not unexpected and not report.problems))
     if config.faults:
-        targets.append(Target("no request failed outside a fault window",
+        targets.append(Target("no_errors", "no request failed outside a fault window",
                               f"{len(outside)} of {len(in_flight)} failed in flight", not outside))
         if injector.errors or not faults:
-            targets.append(Target("faults injected", "; ".join(injector.errors) or "none", False))
+            targets.append(Target("faults", "faults injected", "; ".join(injector.errors) or "none", False))
         for fault, first_ok, tail in recovery:
             ok = first_ok is not None and first_ok <= RECOVERY_TARGET_S and tail <= RECOVERY_TARGET_S
-            targets.append(Target(f"recovers within {RECOVERY_TARGET_S:.0f} s from: {fault.name}",
+            targets.append(Target("recovery", f"recovers within {RECOVERY_TARGET_S:.0f} s from: {fault.name}",
                                   f"first success +{_seconds(first_ok)}, last failure +{tail:.2f} s", ok))
     else:
         five = sum(1 for row in rows if isinstance(row[2], int) and row[2] >= 500)
-        targets.append(Target("no 5xx and no failed connection", f"{len(in_flight)} ({five} 5xx; server log "
+        targets.append(Target("no_errors", "no 5xx and no failed connection", f"{len(in_flight)} ({five} 5xx; server log "
                               f"{server_5xx})", not in_flight and not server_5xx))
-    targets.append(Target("no 'database is locked' in the server log", str(locked), locked == 0))
+    targets.append(Target("locked", "no 'database is locked' in the server log", str(locked), locked == 0))
     p95 = percentile(writes, 0.95)
-    targets.append(Target(f"p95 of span writes under {WRITE_P95_TARGET_MS} ms", f"{p95:.1f} ms over {len(writes)}",
+    targets.append(Target("p95", f"p95 of span writes under {WRITE_P95_TARGET_MS} ms", f"{p95:.1f} ms over {len(writes)}",
                           bool(writes) and p95 < WRITE_P95_TARGET_MS))
     lines.append("")
     for target in targets:
