@@ -9,6 +9,7 @@ from .api import SpanViewSet
 from .api_curation import AgreementView
 from .api_review import DashboardView
 from .exports import ProjectExportView
+from .imports import SpanImportView
 
 app_name = "api"
 
@@ -25,5 +26,6 @@ urlpatterns = [
     path("projects/<slug:slug>/agreement/", AgreementView.as_view(), name="project-agreement"),
     path("projects/<slug:slug>/dashboard/", DashboardView.as_view(), name="project-dashboard"),
     path("projects/<slug:slug>/export/", ProjectExportView.as_view(), name="project-export"),
+    path("projects/<slug:slug>/import-spans/", SpanImportView.as_view(), name="project-import-spans"),
     *router.urls,
 ]

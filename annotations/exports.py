@@ -350,6 +350,19 @@ def record(reader, chunk, row):
     return result
 
 
+# JSON allows these raw inside strings, but line readers such as Python's str.splitlines
+# break lines at them; escaped, every JSONL line is one line whatever reads it.
+LINE_BREAKERS = (("\x85", "\\u0085"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
+
+
+def escape_line_breakers(text):
+    """Escape U+0085, U+2028 and U+2029 in JSON text; the parsed values stay the same."""
+    for char, escaped in LINE_BREAKERS:
+        if char in text:
+            text = text.replace(char, escaped)
+    return text
+
+
 class Encoded(dict):
     """JSON string literals of values seen before: labels repeat across millions of rows."""
 
@@ -438,7 +451,7 @@ class JsonlWriter:
                 line += ',"provenance":' + json.dumps(provenance, ensure_ascii=False, separators=(",", ":"))
             append(line)
         lines.append("")
-        return "}\n".join(lines)
+        return escape_line_breakers("}\n".join(lines))
 
     def header(self):
         return ""
@@ -616,7 +629,7 @@ class DoccanoWriter:
                      "annotator": annotator},
                     ensure_ascii=False,
                 ))
-        return "\n".join(lines) + "\n" if lines else ""
+        return escape_line_breakers("\n".join(lines) + "\n") if lines else ""
 
     def footer(self):
         self.close_document()

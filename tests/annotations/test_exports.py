@@ -12,7 +12,15 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from annotations.exports import CSV_FIELDS, JSONL_FIELDS, SpanReader, export_spans, export_stream, record
+from annotations.exports import (
+    CSV_FIELDS,
+    JSONL_FIELDS,
+    SpanReader,
+    escape_line_breakers,
+    export_spans,
+    export_stream,
+    record,
+)
 from annotations.models import Span, StanceValue
 from annotations.schema import schema_install_default
 from annotations.services import span_create
@@ -246,7 +254,8 @@ def test_fast_jsonl_matches_json_dumps_of_the_record(schema, project, document, 
     expected = []
     for chunk in reader.chunks():
         expected.extend(
-            json.dumps(record(reader, chunk, row), ensure_ascii=False, separators=(",", ":")) for row in chunk.rows
+            escape_line_breakers(json.dumps(record(reader, chunk, row), ensure_ascii=False, separators=(",", ":")))
+            for row in chunk.rows
         )
     written = b"".join(export_stream(project, "jsonl", spans=spans)).decode("utf-8").split("\n")
 
@@ -254,6 +263,19 @@ def test_fast_jsonl_matches_json_dumps_of_the_record(schema, project, document, 
     assert len(expected) == 3
     golden = [json.loads(line) for line in expected if '"status":"gold"' in line]
     assert golden[0]["provenance"] == {"method": "edit", "source_ids": ["a"], "note": "ü"}
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "doccano"])
+def test_line_formats_keep_each_record_on_one_line_for_any_line_reader(schema, project, curator, fmt):
+    text = "One\x85two\u2028three\u2029four."
+    document = DocumentFactory(project=project, text=text)
+    add(document, curator, text[:-1], note="a\u2028b")
+
+    body = content(export(curator, project, format=fmt))
+
+    assert len(body.splitlines()) == 1
+    parsed = json.loads(body)
+    assert (parsed["text"], parsed.get("note", "a\u2028b")) == (text if fmt == "doccano" else text[:-1], "a\u2028b")
 
 
 def test_gold_spans_are_exported_only_on_request(spans, gold, curator, document):
