@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from corpus.bulk import insert_rows, unsaved
 from corpus.models import Document
 
 from .models import ClaimType, InfoCredibility, SourceReliability, SourceType, Span, StanceValue, Theme
@@ -31,6 +32,8 @@ CHOICES = {
     "status": set(WRITABLE_STATUSES),
 }
 CREDIBILITY = set(InfoCredibility.values)
+# The model's names for what the API nests under attributed_source.
+API_FIELD_NAMES = {model: f"attributed_source.{key}" for key, model in SOURCE_KEYS.items()}
 INTEGER = re.compile(r"\s*-?[0-9]+\s*")
 
 
@@ -40,6 +43,11 @@ class SpansRefused(Exception):
     def __init__(self, errors, total):
         self.errors, self.total = errors, total
         super().__init__(f"{len(errors)} of {total} span(s) refused")
+
+
+def api_field_errors(exc):
+    """A model ValidationError's messages keyed by the API's field names."""
+    return {API_FIELD_NAMES.get(name, name): messages for name, messages in exc.message_dict.items()}
 
 
 def _is_int(value):
@@ -56,31 +64,29 @@ def _as_int(value):
 
 
 class _Schema:
-    """The documents, themes and stances a batch may point at, loaded once."""
+    """The documents, themes and stances a batch points at, loaded once (only those it names)."""
 
     def __init__(self, items, user):
-        ids = {_as_int(item.get("document")) for item in items if isinstance(item, dict)} - {None}
+        items = [item for item in items if isinstance(item, dict)]
+        ids = {_as_int(item.get("document")) for item in items} - {None}
+        codes = {code for item in items if isinstance(item.get("themes"), list)
+                 for code in item["themes"] if isinstance(code, str)}
+        keys = {item.get("stance") for item in items if isinstance(item.get("stance"), str)}
         self.documents = {
             doc.pk: doc
             for doc in Document.objects.for_user(user).filter(pk__in=ids).select_related("project")
-        }
+        } if ids else {}
         project_ids = {doc.project_id for doc in self.documents.values()}
-        self.themes = {(t.project_id, t.code): t for t in Theme.objects.filter(project_id__in=project_ids)}
-        self.stances = {(s.project_id, s.key): s for s in StanceValue.objects.filter(project_id__in=project_ids)}
-
-
-SPAN_ATTNAMES = [field.attname for field in Span._meta.concrete_fields]
-SPAN_DEFAULTS = {
-    field.attname: None if field.has_default() and callable(field.default) else field.get_default()
-    for field in Span._meta.concrete_fields
-}
-
-
-def _new_span(**values):
-    """An unsaved Span from attribute names; positional construction skips Django's per-field defaults."""
-    values.setdefault("id", uuid.uuid4())
-    values.setdefault("provenance", {})
-    return Span(*[values.get(name, SPAN_DEFAULTS[name]) for name in SPAN_ATTNAMES])
+        self.themes = {
+            (t.project_id, t.code): t
+            for t in Theme.objects.filter(project_id__in=project_ids, code__in=codes)
+            .only("id", "project_id", "code").order_by()
+        } if project_ids and codes else {}
+        self.stances = {
+            (s.project_id, s.key): s
+            for s in StanceValue.objects.filter(project_id__in=project_ids, key__in=keys)
+            .only("id", "project_id", "key").order_by()
+        } if project_ids and keys else {}
 
 
 def _check_item(item, schema, annotator):
@@ -110,18 +116,18 @@ def _check_item(item, schema, annotator):
     if not isinstance(source, dict):
         errors["attributed_source"] = ["Expected an object with type, name, affiliation and via."]
         source = {}
-    values = {SOURCE_KEYS[key]: value for key, value in source.items() if key in SOURCE_KEYS}
-    for name in ("stance_target", "source_reliability", "source_type", "source_name", "source_affiliation",
-                 "source_via", "claim_type", "note", "status"):
-        value = values.get(name, item.get(name))
+    values = {name: item.get(name) for name in ("stance_target", "source_reliability", "claim_type", "note", "status")}
+    values.update({SOURCE_KEYS[key]: value for key, value in source.items() if key in SOURCE_KEYS})
+    for name, value in values.items():
         if value is None:
             continue
+        field = API_FIELD_NAMES.get(name, name)
         if not isinstance(value, str):
-            errors[name] = ["Not a valid string."]
+            errors[field] = ["Not a valid string."]
         elif name in CHOICES and value and value not in CHOICES[name]:
-            errors[name] = [f'"{value}" is not a valid choice.']
+            errors[field] = [f'"{value}" is not a valid choice.']
         elif len(value) > TEXT_LIMITS.get(name, len(value)):
-            errors[name] = [f"Ensure this field has no more than {TEXT_LIMITS[name]} characters."]
+            errors[field] = [f"Ensure this field has no more than {TEXT_LIMITS[name]} characters."]
         else:
             labels[name] = value
     if labels.get("status") == "":
@@ -159,15 +165,20 @@ def _check_item(item, schema, annotator):
 
     labels.setdefault("stance_target", document.project.stance_target)
     stance = labels.pop("stance", None)
-    span = _new_span(document_id=document.pk, annotator_id=annotator.pk, start=offsets["start"],
+    span = unsaved(Span, id=uuid.uuid4(), provenance={}, document_id=document.pk, annotator_id=annotator.pk, start=offsets["start"],
                      end=offsets["end"], text=item["text"], stance_id=stance.pk if stance else None, **labels)
     # Cached, so that the model's checks below read them without a query.
     span.document = document
     if stance is not None:
         span.stance = stance
-    span.validate_anchor()
-    check_submittable(span)
+    try:
+        span.validate_anchor()
+        check_submittable(span)
+    except ValidationError as exc:
+        raise ValidationError(api_field_errors(exc)) from None
     span.fill_context()
+    # Sorted, as a span reads back, so a response needs no query for them.
+    span.theme_codes = sorted(t.code for t in themes)
     return span, themes
 
 
@@ -194,60 +205,6 @@ def spans_bulk_create(*, items, annotator):
     return spans
 
 
-# Columns whose Python value is already what either database takes; the others go
-# through the field's own conversion (UUIDs, date-times, JSON).
-PLAIN_TYPES = {
-    "AutoField", "BigAutoField", "BigIntegerField", "BooleanField", "CharField", "IntegerField",
-    "PositiveIntegerField", "PositiveSmallIntegerField", "SmallIntegerField", "TextField",
-}
-
-
-def _plain(field):
-    if field.is_relation:
-        field = field.target_field
-    return field.get_internal_type() in PLAIN_TYPES
-
-
-def _converter(field, prepared):
-    """A function giving the database value of field, computing each distinct value once."""
-    kind = (field.target_field if field.is_relation else field).get_internal_type()
-
-    def convert(value):
-        try:
-            key = (kind, value)
-            return prepared[key]
-        except TypeError:  # a JSON value: dicts do not hash
-            key = (kind, repr(value))
-            if key in prepared:
-                return prepared[key]
-        except KeyError:
-            pass
-        prepared[key] = result = field.get_db_prep_save(value, connection)
-        return result
-
-    return convert
-
-
-def _insert(model, columns, rows, prepared):
-    """INSERT rows of model (tuples in the order of columns, a list of fields) with one executemany.
-
-    Django's bulk_create prepares each value through the ORM, which for 10,000 spans with their
-    history costs seconds; here only UUIDs, date-times and JSON are converted, each distinct value
-    once (prepared is a cache shared by the tables of one batch: a span's id appears in four).
-    """
-    ops = connection.ops
-    converters = [None if _plain(field) else _converter(field, prepared) for field in columns]
-    if any(converters):
-        rows = [tuple(v if c is None or v is None else c(v) for v, c in zip(row, converters)) for row in rows]
-    sql = "INSERT INTO {} ({}) VALUES ({})".format(
-        ops.quote_name(model._meta.db_table),
-        ", ".join(ops.quote_name(field.column) for field in columns),
-        ", ".join(["%s"] * len(columns)),
-    )
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
-
-
 def _store(checked, annotator):
     """Write spans, their themes, and a "+" history record of each with its themes, in one transaction."""
     spans = [span for span, _ in checked]
@@ -270,11 +227,11 @@ def _store(checked, annotator):
 
     prepared = {}
     with transaction.atomic():
-        _insert(Span, span_columns, [tuple(getattr(span, f.attname) for f in span_columns) for span in spans],
+        insert_rows(Span, span_columns, [tuple(getattr(span, f.attname) for f in span_columns) for span in spans],
                 prepared)
-        _insert(through, link_columns, [(span.pk, theme.pk) for span, themes in checked for theme in themes],
+        insert_rows(through, link_columns, [(span.pk, theme.pk) for span, themes in checked for theme in themes],
                 prepared)
-        _insert(historical, record_columns, [
+        insert_rows(historical, record_columns, [
             tuple(record_values[f.attname] if f.attname in record_values else getattr(span, f.attname)
                   for f in record_columns)
             for span in spans

@@ -1,9 +1,11 @@
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from corpus.models import Document
 
+from .bulk import api_field_errors
 from .models import SourceType, Span, StanceValue
-from .services import span_create, span_update
+from .services import span_update
 
 SOURCE_FIELDS = {"type": "source_type", "name": "source_name", "affiliation": "source_affiliation", "via": "source_via"}
 
@@ -96,31 +98,40 @@ class SpanSerializer(serializers.ModelSerializer):
             attrs[SOURCE_FIELDS[key]] = value
         return attrs
 
-    def create(self, validated_data):
-        return span_create(**validated_data)
-
     def update(self, instance, validated_data):
-        span = span_update(span=instance, **validated_data)
+        try:
+            span = span_update(span=instance, **validated_data)
+        except DjangoValidationError as exc:
+            raise DjangoValidationError(api_field_errors(exc)) from None
         span.annotator = instance.annotator
         return span
+
+    # What SpanViewSet.list selects: the span's columns plus names and theme codes joined in SQL.
+    ROW_FIELDS = (
+        "id", "document_id", "document_external_id", "start", "end", "text", "prefix", "suffix", "theme_list",
+        "stance_key", "stance_target", "source_reliability", "info_credibility", "source_type", "source_name",
+        "source_affiliation", "source_via", "claim_type", "note", "status", "annotator_username", "version",
+        "created_at", "updated_at",
+    )
 
     def to_representation(self, span):
         # Written out by hand: a document page lists hundreds of spans, and DRF's
         # per-field machinery costs more than the query. Keys match Meta.fields.
-        external_id = getattr(span, "document_external_id", None)
-        username = getattr(span, "annotator_username", None)
-        stance = getattr(span, "stance_key", None) if span.stance_id is not None else None
+        # Theme codes come sorted, so every path lists a span's themes alike.
+        if isinstance(span, dict):
+            return self._row_representation(span)
+        codes = getattr(span, "theme_codes", None)
         return {
             "id": str(span.pk),
             "document": span.document_id,
-            "document_external_id": span.document.external_id if external_id is None else external_id,
+            "document_external_id": span.document.external_id,
             "start": span.start,
             "end": span.end,
             "text": span.text,
             "prefix": span.prefix,
             "suffix": span.suffix,
-            "themes": [theme.code for theme in span.themes.all()],
-            "stance": span.stance.key if span.stance_id is not None and stance is None else stance,
+            "themes": sorted(theme.code for theme in span.themes.all()) if codes is None else codes,
+            "stance": span.stance.key if span.stance_id is not None else None,
             "stance_target": span.stance_target,
             "source_reliability": span.source_reliability,
             "info_credibility": span.info_credibility,
@@ -131,11 +142,43 @@ class SpanSerializer(serializers.ModelSerializer):
             "claim_type": span.claim_type,
             "note": span.note,
             "status": span.status,
-            "annotator": span.annotator.username if username is None else username,
+            "annotator": span.annotator.username,
             "version": span.version,
             "created_at": iso(span.created_at),
             "updated_at": iso(span.updated_at),
             "admiralty": span.admiralty,
+        }
+
+    @staticmethod
+    def _row_representation(row):
+        reliability, credibility = row["source_reliability"], row["info_credibility"]
+        return {
+            "id": str(row["id"]),
+            "document": row["document_id"],
+            "document_external_id": row["document_external_id"],
+            "start": row["start"],
+            "end": row["end"],
+            "text": row["text"],
+            "prefix": row["prefix"],
+            "suffix": row["suffix"],
+            "themes": sorted(row["theme_list"].split(",")) if row["theme_list"] else [],
+            "stance": row["stance_key"],
+            "stance_target": row["stance_target"],
+            "source_reliability": reliability,
+            "info_credibility": credibility,
+            "attributed_source": {
+                "type": row["source_type"], "name": row["source_name"],
+                "affiliation": row["source_affiliation"], "via": row["source_via"],
+            },
+            "claim_type": row["claim_type"],
+            "note": row["note"],
+            "status": row["status"],
+            "annotator": row["annotator_username"],
+            "version": row["version"],
+            "created_at": iso(row["created_at"]),
+            "updated_at": iso(row["updated_at"]),
+            # As Span.admiralty: both grades or nothing.
+            "admiralty": f"{reliability}{credibility}" if reliability and credibility is not None else "",
         }
 
 
