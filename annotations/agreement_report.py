@@ -45,6 +45,7 @@ from .models import Assignment, Span, Theme
 NOT_ANNOTATOR_LAYER = (Span.Status.GOLD, Span.Status.REJECTED)
 MIN_LABEL_IOU = 0.5
 NOT_ENOUGH_DATA = "not enough data"
+NOT_COMPUTED = object()
 
 # One annotator's span as the metrics see it: stance and themes as ids (themes a frozenset),
 # and None wherever the label is missing for that measure.
@@ -167,12 +168,12 @@ def _raw_rows(queryset):
         return cursor.fetchall()
 
 
-def theme_units(units):
-    """{theme: [(start, end), ...]} of one annotator, overlapping spans of a theme merged."""
+def theme_units(units, at=0):
+    """{theme: [(start, end), ...]} of one annotator, overlapping spans of a theme merged, shifted by `at`."""
     by_theme = defaultdict(list)
     for unit in units:
         for code in unit.themes or ():
-            by_theme[code].append((unit.start, unit.end))
+            by_theme[code].append((unit.start + at, unit.end + at))
     merged = {}
     for code, extents in by_theme.items():
         extents.sort()
@@ -228,17 +229,19 @@ class LabelTally:
 
     def add(self, groups, raters):
         """Add one document's label units; `raters` is its number of annotators."""
-        fields = [(key, Unit._fields.index(key)) for key, _, _ in LABELS]
+        fields = [(self.columns[key], Unit._fields.index(key), self.complete.get(key)) for key, _, _ in LABELS]
         for group in groups:
             # A span nobody else marked has no value to be compared with.
             if len(group) < 2:
                 continue
-            for key, index in fields:
-                present = [u[index] for u in group if u[index] is not None]
+            by_field = list(zip(*group))
+            for columns, index, complete in fields:
+                values = by_field[index]
+                present = [v for v in values if v is not None] if None in values else list(values)
                 if len(present) >= 2:
-                    self.columns[key].append(present)
-                    if raters >= 3 and len(present) == raters and key in self.complete:
-                        self.complete[key][raters].append(present)
+                    columns.append(present)
+                    if complete is not None and raters >= 3 and len(present) == raters:
+                        complete[raters].append(present)
 
     def alpha(self, key, how):
         """Krippendorff's alpha of one label, the number of pairable units, and a reason when None."""
@@ -353,9 +356,10 @@ class PairTally:
         self.n_b = 0
         self.labels = {key: ([], []) for key in KAPPA_LABELS}
         self.paired = 0
-        self.continuum = []  # (length, [theme units of a, theme units of b]) per document
+        self.continuum = []  # alpha_U chunks: (length, at, [theme units of a, of b]) per document
+        self.alpha_u = NOT_COMPUTED
 
-    def add(self, length, a, b):
+    def add(self, length, at, a, b):
         """Add one document; a and b are each (units, extents, theme units) of one annotator."""
         units_a, extents_a, themes_a = a
         units_b, extents_b, themes_b = b
@@ -384,7 +388,7 @@ class PairTally:
                         values_b.append(ub[index])
         self.exact += matched
         self.overlap += overlap
-        self.continuum.append((length, [themes_a, themes_b]))
+        self.continuum.append((length, at, [themes_a, themes_b]))
         return matched, overlap, len(extents_a) + len(extents_b)
 
     def f1(self, mode):
@@ -416,8 +420,10 @@ def _kappa(a, b):
 
 
 def _joined_alpha_u(chunks):
-    """alpha_U over documents joined end to end, each chunk (length, [per-rater theme units]).
+    """alpha_U over documents joined end to end; each chunk (length, at, [per-rater theme units]).
 
+    `at` is where the chunk's units already begin (they are built shifted to the document's
+    place among all compared documents), so the usual continuum needs no second copy.
     Every chunk must have the same number of raters. Raters are slots: alpha_U sums its
     observed disagreement over all rater pairs and pools every unit for the expected one,
     so it does not matter which annotator fills slot i of each document, and documents
@@ -425,13 +431,16 @@ def _joined_alpha_u(chunks):
     """
     if not chunks:
         return None
-    raters = len(chunks[0][1])
+    raters = len(chunks[0][2])
     offset = 0
     categories = defaultdict(lambda: [[] for _ in range(raters)])
-    for length, per_rater in chunks:
+    for length, at, per_rater in chunks:
+        shift = offset - at
         for slot, by_theme in enumerate(per_rater):
             for code, extents in by_theme.items():
-                categories[code][slot] += [(s + offset, e + offset) for s, e in extents]
+                if shift:
+                    extents = [(s + shift, e + shift) for s, e in extents]
+                categories[code][slot] += extents
         offset += length
     if not categories:
         return {"alpha": None, "d_o": None, "d_e": None, "categories": {}}
@@ -507,6 +516,7 @@ def _report(project, *, document, pair):
     chunks_by_size = defaultdict(list)   # raters -> alpha_U chunks of documents with that many annotators
     labels = LabelTally()
     compared = 0
+    at = 0  # where the next compared document begins on the joined continuum
     for doc in layers.documents.values():
         annotators = layers.annotators_of(doc.id)
         if pair_ids is not None and len(annotators) == 2:
@@ -529,14 +539,16 @@ def _report(project, *, document, pair):
             )
             continue
         compared += 1
-        layer = {a: (units[a], [(u.start, u.end) for u in units[a]], theme_units(units[a])) for a in annotators}
+        layer = {
+            a: (units[a], [(u.start, u.end) for u in units[a]], theme_units(units[a], at)) for a in annotators
+        }
 
         doc_exact = doc_overlap = doc_marked = 0
         for a, b in combinations(annotators, 2):
             tally = pairs.get((a, b))
             if tally is None:
                 tally = pairs[(a, b)] = PairTally(a, b)
-            exact, overlap, marked = tally.add(doc.length, layer[a], layer[b])
+            exact, overlap, marked = tally.add(doc.length, at, layer[a], layer[b])
             doc_exact += exact
             doc_overlap += overlap
             doc_marked += marked
@@ -544,7 +556,8 @@ def _report(project, *, document, pair):
             row["exact_f1"] = 2 * doc_exact / doc_marked
             row["overlap_f1"] = 2 * doc_overlap / doc_marked
 
-        chunks_by_size[len(annotators)].append((doc.length, [layer[a][2] for a in annotators]))
+        chunks_by_size[len(annotators)].append((doc.length, at, [layer[a][2] for a in annotators]))
+        at += doc.length
         labels.add(label_units([(a, units[a]) for a in annotators]), len(annotators))
 
     report = {
@@ -571,6 +584,10 @@ def _report(project, *, document, pair):
     report["spans"] = _pooled_span_figures(tallies, report["reason"])
     report["alpha_u"] = _corpus_alpha_u(chunks_by_size, layers.theme_codes)
     report["labels"] = _label_figures(labels)
+    corpus_alpha = report["alpha_u"]
+    if len(tallies) == 1 and corpus_alpha["annotators_per_document"] == 2 and corpus_alpha["documents"] == compared:
+        # One pair over every compared document: its continuum is the corpus one.
+        tallies[0].alpha_u = corpus_alpha["alpha"]
     report["pairs"] = [_pair_figures(tally, layers.usernames) for tally in tallies]
     if document is None:
         report["per_document"] = doc_rows
@@ -616,7 +633,9 @@ def _label_figures(labels):
 
 
 def _pair_figures(tally, usernames):
-    alpha_u = _joined_alpha_u(tally.continuum)
+    alpha_u = tally.alpha_u
+    if alpha_u is NOT_COMPUTED:
+        alpha_u = (_joined_alpha_u(tally.continuum) or {"alpha": None})["alpha"]
     kappa = {}
     reasons = {}
     for key in KAPPA_LABELS:
@@ -628,8 +647,8 @@ def _pair_figures(tally, usernames):
         "exact": exact,
         "overlap": tally.f1("overlap"),
         "reason": None if exact is not None else REASON_NO_SPANS,
-        "alpha_u": alpha_u["alpha"] if alpha_u else None,
-        "alpha_u_reason": None if alpha_u and alpha_u["alpha"] is not None else REASON_NO_SPANS,
+        "alpha_u": alpha_u,
+        "alpha_u_reason": None if alpha_u is not None else REASON_NO_SPANS,
         "paired_for_labels": tally.paired,
         "kappa": kappa,
         "kappa_reasons": reasons,

@@ -234,6 +234,26 @@ def test_corpus_alpha_u_joins_documents_end_to_end(project, annotator, teammate)
     assert report["pairs"][0]["alpha_u"] == pytest.approx(expected["alpha"])
 
 
+def test_a_pairs_alpha_u_joins_only_the_documents_both_annotated(project, theme, annotator, teammate):
+    third = member(project, "dave")
+    first = DocumentFactory(project=project, external_id="a", text="abcdefghij" * 4)
+    second = DocumentFactory(project=project, external_id="b", text="0123456789" * 3)
+    mark(first, annotator, 0, 10, [theme])
+    mark(first, teammate, 0, 8, [theme])
+    for user, (start, end) in [(annotator, (5, 15)), (teammate, (5, 15)), (third, (7, 15))]:
+        mark(second, user, start, end, [theme])
+
+    pairs = {tuple(p["annotators"]): p for p in agreement_report(project)["pairs"]}
+
+    assert pairs[("alice", "dave")]["documents"] == 1
+    assert pairs[("alice", "dave")]["alpha_u"] == pytest.approx(
+        alpha_u_by_category(30, {theme.pk: [[(5, 15)], [(7, 15)]]})["alpha"]
+    )
+    assert pairs[("alice", "bob")]["alpha_u"] == pytest.approx(
+        alpha_u_by_category(70, {theme.pk: [[(0, 10), (45, 55)], [(0, 8), (45, 55)]]})["alpha"]
+    )
+
+
 def test_overlapping_spans_of_one_theme_count_as_their_union(project, theme, annotator, teammate):
     document = DocumentFactory(project=project, text="abcdefghij" * 4)
     mark(document, annotator, 0, 10, [theme])
