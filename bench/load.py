@@ -85,6 +85,7 @@ STATE_FIELDS = (
 # gunicorn's default access format plus the time spent in the worker (%(D)s, microseconds),
 # which tells time in the application from time queued for a free worker.
 ACCESS_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(D)s'
+WARM_UP_AGENT = "lectern-load-warm-up"
 SPAN_WRITE_LABELS = ("POST /api/spans/", "PATCH /api/spans/{id}/", "DELETE /api/spans/{id}/")
 IN_FLIGHT, OK, UNEXPECTED = "in_flight", "ok", "unexpected"
 
@@ -236,15 +237,16 @@ def child_prepare(payload):
 class Server:
     """gunicorn as `make serve` runs it, on a free loopback port, its output in files."""
 
-    def __init__(self, env, workers, folder):
+    def __init__(self, env, workers, folder, nice=0):
         self.port = free_port()
         self.workers = workers
         self.access_log = Path(folder) / "access.log"
         self.error_log = Path(folder) / "server.log"
         self._out = open(self.access_log, "wb")
         self._err = open(self.error_log, "wb")
+        # nice(1) execs gunicorn, so the pid is still the master's.
         self.process = subprocess.Popen(
-            [GUNICORN, "config.wsgi:application", "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers),
+            [*(["nice", "-n", str(nice)] if nice else []), GUNICORN, "config.wsgi:application", "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers),
              "--timeout", "60", "--graceful-timeout", "30", "--max-requests", "2000", "--max-requests-jitter", "200",
              "--access-logfile", "-", "--error-logfile", "-", "--access-logformat", ACCESS_FORMAT],
             cwd=ROOT, env=env, stdout=self._out, stderr=self._err,
@@ -256,13 +258,19 @@ class Server:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited:\n{self.error_log.read_text()[-3000:]}")
             if len(self.worker_pids()) == self.workers and self._healthy():
-                # One request per worker and then some, so imports done lazily on a
-                # worker's first request are not measured as the scenario's latency.
-                for _ in range(self.workers * 4):
-                    self._healthy()
                 return
             time.sleep(0.2)
         raise RuntimeError("gunicorn did not become ready")
+
+    def warm_up(self, token, document):
+        """A few API reads per worker, unmeasured: what a worker imports and builds on its first
+        request (URL patterns, serializers, the schema) is not what a running server costs."""
+        client = Client(self.port, token, Recorder(time.monotonic), "warm-up")
+        for _ in range(self.workers * 3):
+            for path in (f"/api/projects/{SLUG}/schema/", f"/api/documents/{document}/",
+                         f"/api/spans/?document={document}", f"/api/projects/{SLUG}/export/?document={document}"):
+                client.call("warm-up", "GET", path, headers={"User-Agent": WARM_UP_AGENT})
+        client.close()
 
     def _healthy(self):
         try:
@@ -281,19 +289,6 @@ class Server:
             return []
         return [int(pid) for pid in text.split()]
 
-    def cpu_seconds(self):
-        """CPU time of the master, its live workers and the workers it has reaped (killed or recycled)."""
-        ticks = os.sysconf("SC_CLK_TCK")
-        total = 0
-        for pid, fields in ((self.process.pid, (14, 15, 16, 17)), *((pid, (14, 15)) for pid in self.worker_pids())):
-            try:
-                stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            # Numbered as in proc(5): utime 14, stime 15, cutime 16, cstime 17; stat[0] is field 3.
-            total += sum(int(stat[n - 3]) for n in fields)
-        return total / ticks
-
     def stop(self):
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -304,6 +299,88 @@ class Server:
                 self.process.wait()
         self._out.close()
         self._err.close()
+
+
+def children(pid):
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def process_times(pid):
+    """(CPU seconds, seconds spent runnable but waiting for a CPU) of one process, from /proc."""
+    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # Numbered as in proc(5): utime is field 14, stime 15; stat[0] is field 3.
+    cpu = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+    waited = int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+    return cpu, waited
+
+
+class ProcessMonitor(threading.Thread):
+    """Samples CPU and run-queue wait of gunicorn's processes (and of the scratch database's PostgreSQL backends).
+
+    A worker that is recycled or killed counts up to its last sample; one born during the run counts
+    from zero, boot included. Run-queue wait is the time a process was ready to run but the machine
+    had no free CPU for it: what a busy machine adds to every latency.
+    """
+
+    def __init__(self, server, pg_name=None, interval=0.5, nice=0):
+        super().__init__(daemon=True, name="monitor")
+        self.server, self.pg_name, self.interval, self.nice = server, pg_name, interval, nice
+        self.stop_event = threading.Event()
+        self.first, self.last = {}, {}
+        self.loads = []
+        self.sample(initial=True)
+
+    def pids(self):
+        pids = {("gunicorn", self.server.process.pid)} | {("gunicorn", pid) for pid in self.server.worker_pids()}
+        if self.pg_name:
+            try:
+                master = int(Path(f"/var/run/postgresql/{'-'.join(postgres_cluster())}.pid").read_text().split()[0])
+            except (OSError, ValueError, IndexError, RuntimeError):
+                master = None
+            for pid in children(master) if master else []:
+                try:
+                    if f" {self.pg_name} " in Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ") + " ":
+                        pids.add(("postgres", pid))
+                except OSError:
+                    pass
+        return pids
+
+    def sample(self, initial=False):
+        for owner, pid in self.pids():
+            try:
+                times = process_times(pid)
+            except (OSError, ValueError, IndexError):
+                continue
+            if (owner, pid) not in self.first and owner == "postgres" and self.nice:
+                try:
+                    os.setpriority(os.PRIO_PROCESS, pid, self.nice)
+                except OSError:
+                    pass
+            self.first.setdefault((owner, pid), times if initial else (0.0, 0.0))
+            self.last[(owner, pid)] = times
+        self.loads.append(os.getloadavg()[0])
+
+    def run(self):
+        while not self.stop_event.wait(self.interval):
+            self.sample()
+
+    def finish(self):
+        self.stop_event.set()
+        self.join(timeout=5)
+        self.sample()
+
+    def totals(self, owner):
+        """(CPU seconds, run-queue seconds) used by owner's processes since the monitor started."""
+        cpu = waited = 0.0
+        for key, (last_cpu, last_wait) in self.last.items():
+            if key[0] == owner:
+                first_cpu, first_wait = self.first[key]
+                cpu += last_cpu - first_cpu
+                waited += last_wait - first_wait
+        return cpu, waited
 
 
 def postgres_cluster():
@@ -1093,6 +1170,7 @@ class Config:
     seed: int = 1
     keep: bool = False
     pg_down_s: float = 3.0
+    nice: int = 0
     out: object = None
 
 
@@ -1153,14 +1231,17 @@ def run(config):
         say(f"machine: {machine()}")
         say(f"database: {database.label}; gunicorn {config.workers} sync workers; {config.users} reviewers + 1 "
             f"researcher for {config.duration:.0f} s, think time {config.think[0]}-{config.think[1]} s"
-            + ("; with faults" if config.faults else ""))
+            + ("; with faults" if config.faults else "")
+            + (f"; server processes at nice {config.nice}" if config.nice else ""))
         say("load average (1, 5, 15 min) before: " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
         database.create()
         created = True
         world = child("prepare", env, {"seed": config.seed, "users": config.users, "documents": documents})
-        server = Server(env, config.workers, folder)
+        server = Server(env, config.workers, folder, config.nice)
         server.wait_ready()
-        server_cpu = server.cpu_seconds()
+        server.warm_up(world["researcher"], world["documents"][0])
+        monitor = ProcessMonitor(server, database.pg_name, nice=config.nice)
+        monitor.start()
         client_cpu = sum(os.times()[:2])
 
         origin = time.monotonic()
@@ -1194,7 +1275,7 @@ def run(config):
                 if database.is_postgres:
                     ensure_postgres_running()
         elapsed = clock()
-        server_cpu = server.cpu_seconds() - server_cpu
+        monitor.finish()
         client_cpu = sum(os.times()[:2]) - client_cpu
 
         # Wait for the app to answer again (a fault at the very end must not hide the export).
@@ -1220,7 +1301,7 @@ def run(config):
         report.counts = verification["counts"]
         report.faults = injector.faults if injector else []
         summarize(report, recorder, verification, elapsed, server_log, access_log, researcher, injector, probe,
-                  config, server_cpu, client_cpu)
+                  config, monitor, client_cpu)
         say(report.text)
         return report
     finally:
@@ -1249,7 +1330,7 @@ def in_fault_window(row, faults):
 
 
 def summarize(report, recorder, verification, elapsed, server_log, access_log, researcher, injector, probe, config,
-              server_cpu, client_cpu):
+              monitor, client_cpu):
     rows = recorder.rows
     lines = []
     faults = injector.faults if injector else []
@@ -1274,12 +1355,24 @@ def summarize(report, recorder, verification, elapsed, server_log, access_log, r
     writes = [ms for _, label, _, ms, _, _ in rows if label in SPAN_WRITE_LABELS]
     lines.append(f"{'span writes (POST/PATCH/DELETE)':<36} {len(writes):>7} {percentile(writes, 0.5):>10.1f} "
                  f"{percentile(writes, 0.95):>8.1f} {max(writes or [0]):>8.1f}")
-    in_app = [ms for method, ms in _access_times(access_log) if method in ("POST", "PATCH", "DELETE")]
+    timed = list(_access_times(access_log))
+    in_app = [ms for method, path, ms in timed if method != "GET" and _is_span_path(path)]
     lines.append(f"{'  of which in the worker (access log)':<36} {len(in_app):>7} {percentile(in_app, 0.5):>10.1f} "
                  f"{percentile(in_app, 0.95):>8.1f} {max(in_app or [0]):>8.1f}")
+    reads = [ms for method, path, ms in timed if method == "GET" and path.startswith("/api/")
+             and "/export/" not in path]
+    lines.append(f"{'API reads (no export), in the worker':<36} {len(reads):>7} {percentile(reads, 0.5):>10.1f} "
+                 f"{percentile(reads, 0.95):>8.1f} {max(reads or [0]):>8.1f}")
     lines.append("")
-    lines.append(f"CPU: gunicorn {server_cpu:.1f} s = {server_cpu * 1000 / max(total, 1):.1f} ms per request, "
-                 f"{server_cpu / max(elapsed, 0.001):.2f} of {os.cpu_count()} cores; load generator {client_cpu:.1f} s")
+    for owner in ("gunicorn", "postgres"):
+        cpu, waited = monitor.totals(owner)
+        if cpu or owner == "gunicorn":
+            lines.append(f"{owner + ':':<10} CPU {cpu:.1f} s = {cpu * 1000 / max(total, 1):.1f} ms per request "
+                         f"({cpu / max(elapsed, 0.001):.2f} of {os.cpu_count()} cores); waited for a free CPU "
+                         f"{waited:.1f} s = {waited * 1000 / max(total, 1):.1f} ms per request")
+    lines.append(f"load generator: CPU {client_cpu:.1f} s; machine load average during the run: mean "
+                 f"{sum(monitor.loads) / max(len(monitor.loads), 1):.1f}, max {max(monitor.loads or [0]):.1f} "
+                 f"on {os.cpu_count()} CPUs")
     statuses = Counter(str(row[2]) for row in rows)
     lines.append("answers: " + ", ".join(f"{status}: {count}" for status, count in sorted(statuses.items())))
     in_flight = [row for row in rows if row[4] == IN_FLIGHT]
@@ -1363,16 +1456,21 @@ def summarize(report, recorder, verification, elapsed, server_log, access_log, r
 
 
 def _access_times(access_log):
-    """(method, milliseconds in the worker) of each span write in the access log."""
+    """(method, path, milliseconds in the worker) of each request in the access log."""
     for line in access_log.splitlines():
+        if WARM_UP_AGENT in line:
+            continue
         try:
             request = line.split('"', 2)[1]
             method, path = request.split()[:2]
             micros = int(line.rsplit(None, 1)[1])
         except (IndexError, ValueError):
             continue
-        if path.startswith("/api/spans/") and not path.startswith("/api/spans/bulk"):
-            yield method, micros / 1000
+        yield method, path, micros / 1000
+
+
+def _is_span_path(path):
+    return path.startswith("/api/spans/") and not path.startswith("/api/spans/bulk")
 
 
 def _access_status(line):
@@ -1399,10 +1497,14 @@ def main(argv=None):
     parser.add_argument("--documents", type=int, help="documents to seed (default 2 per reviewer, at least 10)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", action="store_true", help="keep the scratch database and logs")
+    parser.add_argument("--nice", type=int, default=0,
+                        help="run gunicorn and the scratch database's PostgreSQL backends at this niceness (e.g. -10, "
+                             "as root) so that a machine busy with other work stands in for a dedicated server")
     args = parser.parse_args(argv)
     low, high = (float(part) for part in args.think.split(","))
     config = Config(users=args.users, duration=args.duration, database_url=args.database_url, faults=args.faults,
-                    workers=args.workers, think=(low, high), documents=args.documents, seed=args.seed, keep=args.keep)
+                    workers=args.workers, think=(low, high), documents=args.documents, seed=args.seed, keep=args.keep,
+                    nice=args.nice)
     # SIGTERM unwinds like Ctrl-C, so the finally blocks restart PostgreSQL and clean up.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     report = run(config)
