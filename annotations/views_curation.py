@@ -1,5 +1,5 @@
 """Pages for reviewing agreement and curating documents into gold; managers and curators only."""
-from collections import Counter
+from collections import Counter, defaultdict
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -166,12 +166,22 @@ def text_parts(text, state):
         bounds.update((candidate.start, candidate.end))
     bounds = sorted(bounds)
     annotators = state["annotators"]
-    owner = {}
-    for candidate in state["candidates"]:
-        owner[candidate.start] = candidate
+    owner = {candidate.start: candidate for candidate in state["candidates"]}
+    # A sweep over the boundaries keeps who covers the current piece, so a long document
+    # with thousands of spans costs one pass rather than pieces x spans.
+    opening, closing = defaultdict(list), defaultdict(list)
+    for span in spans:
+        opening[span.start].append(span.annotator.username)
+        closing[span.end].append(span.annotator.username)
+    for gold in golds:
+        opening[gold.start].append(None)
+        closing[gold.end].append(None)
+    covering = Counter()
     html = []
     current = None
     for start, end in zip(bounds, bounds[1:]):
+        covering.update(opening.get(start, ()))
+        covering.subtract(closing.get(start, ()))
         if current is not None and start >= current.end:
             html.append("</a>")
             current = None
@@ -181,8 +191,8 @@ def text_parts(text, state):
                 '<a class="cand cand-{}" href="#cand-{}" data-candidate="{}" id="text-cand-{}">',
                 current.state, current.number, current.number, current.number,
             ))
-        who = sorted({s.annotator.username for s in spans if s.start <= start and end <= s.end})
-        gold = any(g.start <= start and end <= g.end for g in golds)
+        who = sorted(name for name, n in covering.items() if n > 0 and name is not None)
+        gold = covering[None] > 0
         if not who and not gold:
             html.append(escape(text[start:end]))
             continue
@@ -247,7 +257,8 @@ def _editor(request, document, form=None):
     if form is not None:
         mode = params.get("mode", "new")
         gold = _span_in(document, params.get("gold"), [Span.Status.GOLD]) if mode == "update" else None
-        sources = _spans_in(document, params.get("sources", "").split(",")) or []
+        # A source deleted since the editor opened refuses the save rather than quietly dropping out.
+        sources = _spans_in(document, params.get("sources", "").split(","))
     elif params.get("gold"):
         mode = "update"
         gold = _span_in(document, params["gold"], [Span.Status.GOLD])

@@ -375,6 +375,26 @@ def test_the_text_is_escaped_and_kept_whole(client, project, schema, annotator, 
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; " in page
 
 
+def test_the_text_marks_who_covers_each_piece_and_keeps_every_character(doc, schema, annotator, teammate, curator):
+    import html
+    import re
+
+    from annotations.views_curation import text_parts
+
+    mark(doc, annotator, 0, 13, **labelled(schema))
+    span = mark(doc, teammate, 6, 19, **labelled(schema))
+    gold_accept(span=span, curator=curator)
+
+    rendered = str(text_parts(doc.text, curation_state(doc)))
+
+    assert html.unescape(re.sub(r"<[^>]+>", "", rendered)) == TEXT
+    assert rendered.startswith('<a class="cand cand-disagreed" href="#cand-1"')
+    assert '<span class="cov-1" data-annotators="alice" title="alice">Trade </span>' in rendered
+    both = '<span class="cov-2 cov-all in-gold" data-annotators="alice bob" title="alice, bob · gold">in yuan</span>'
+    assert both in rendered
+    assert '<span class="cov-1 in-gold" data-annotators="bob" title="bob · gold"> rose.</span></a>' in rendered
+
+
 def test_the_document_list_shows_documents_with_two_annotators_and_their_status(
     client, project, doc, two_layers, schema, annotator, curator,
 ):
