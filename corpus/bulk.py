@@ -82,7 +82,7 @@ def _converter(field, prepared):
 
 
 def insert_rows(model, columns, rows, prepared=None):
-    """INSERT rows of model (tuples in the order of columns, a list of fields) with one executemany.
+    """INSERT rows of model (tuples in the order of columns, a list of fields), all in few statements.
 
     Django's bulk_create prepares each value through the ORM, which for 10,000 spans with their
     history costs seconds; here only UUIDs, dates and JSON are converted, each distinct value once
@@ -93,13 +93,26 @@ def insert_rows(model, columns, rows, prepared=None):
     converters = [None if _plain(field) else _converter(field, prepared) for field in columns]
     if any(converters):
         rows = [tuple(v if c is None or v is None else c(v) for v, c in zip(row, converters)) for row in rows]
-    sql = "INSERT INTO {} ({}) VALUES ({})".format(
-        ops.quote_name(model._meta.db_table),
-        ", ".join(ops.quote_name(field.column) for field in columns),
-        ", ".join(["%s"] * len(columns)),
-    )
+    table = ops.quote_name(model._meta.db_table)
+    names = ", ".join(ops.quote_name(field.column) for field in columns)
+    head = f"INSERT INTO {table} ({names}) VALUES "
+    one = "({})".format(", ".join(["%s"] * len(columns)))
     with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+        if connection.vendor == "sqlite":
+            # In process: executemany loops in C, one prepared statement for every row.
+            cursor.executemany(head + one, rows)
+            return
+        if connection.vendor == "postgresql":
+            # COPY streams the rows in one command, several times faster than INSERT here.
+            with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        # Elsewhere: many rows per statement, within the parameters a statement may bind.
+        per = max(1, min(1000, 65_535 // len(columns)))
+        for at in range(0, len(rows), per):
+            batch = rows[at:at + per]
+            cursor.execute(head + ", ".join([one] * len(batch)), [value for row in batch for value in row])
 
 
 def unsaved(model, **values):
