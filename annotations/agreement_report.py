@@ -63,7 +63,9 @@ LABELS = (
     ("info_credibility", "Information credibility 1–5 (ordinal)", "ordinal"),
     ("themes", "Themes (MASI)", "masi"),
 )
+# Cohen's kappa per pair for the nominal labels; Fleiss' kappa for the two the scheme names.
 KAPPA_LABELS = ("stance", "source_type", "admiralty")
+FLEISS_LABELS = ("stance", "source_type")
 LABEL_NAMES = {key: name for key, name, _ in LABELS}
 
 REASON_NO_SPANS = "No annotator has marked a span here."
@@ -225,7 +227,7 @@ class LabelTally:
 
     def __init__(self):
         self.columns = {key: [] for key, _, _ in LABELS}
-        self.complete = {key: defaultdict(list) for key in KAPPA_LABELS}
+        self.complete = {key: defaultdict(list) for key in FLEISS_LABELS}
 
     def add(self, groups, raters):
         """Add one document's label units; `raters` is its number of annotators."""
@@ -626,7 +628,7 @@ def _label_figures(labels):
             "label": key, "name": name, "level": how if how != "masi" else "MASI distance",
             "alpha": alpha, "units": units, "reason": reason, "fleiss_kappa": None, "fleiss_reason": None,
         }
-        if key in KAPPA_LABELS:
+        if key in FLEISS_LABELS:
             entry["fleiss_kappa"], entry["fleiss_reason"] = labels.fleiss(key)
         figures.append(entry)
     return figures
