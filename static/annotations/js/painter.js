@@ -3,9 +3,11 @@
 // clickable. Uncovered stretches stay plain text nodes.
 //
 // Each line of the text (up to and including its line break) is a block of its own, so that a
-// change relays out one block rather than the whole document, and blocks off screen can skip
-// layout altogether (content-visibility in workbench.css). The text nodes together still hold
-// exactly the stored text, which is what offsets.js measures.
+// change relays out one block rather than the whole document. Blocks off screen skip layout at
+// first (content-visibility in workbench.css), so the first screen shows at once; layOut() then
+// lays them out a few at a time while the page is idle, because a skipped block costs a layout
+// every time it scrolls back into view. The text nodes together still hold exactly the stored
+// text, which is what offsets.js measures.
 
 const EMPTY = Object.freeze([]);
 const MAX_LINES = 2;
@@ -27,6 +29,7 @@ export class Painter {
       this.blockStarts.push(at + 1);
     }
     this.blocks = [];
+    this.laidOut = 0;
     this.segmentOf = new WeakMap();
     this.selectedKey = null;
   }
@@ -72,12 +75,24 @@ export class Painter {
     const blocks = [];
     for (let i = first; i <= last; i += 1) {
       const block = document.createElement("div");
-      block.className = `block ${this.styles.blockClass(this.blockEnd(i) - this.blockStarts[i])}`;
+      block.className = i < this.laidOut
+        ? "block laid-out" : `block ${this.styles.blockClass(this.blockEnd(i) - this.blockStarts[i])}`;
       this.segments.push(...this.build(this.blockStarts[i], this.blockEnd(i), block, buckets[i - first]));
       blocks.push(block);
       fragment.appendChild(block);
     }
     return blocks;
+  }
+
+  // Lay out the next blocks, about `chars` characters' worth; false once every block is done.
+  layOutMore(chars) {
+    let budget = chars;
+    while (this.laidOut < this.blocks.length && budget > 0) {
+      this.blocks[this.laidOut].classList.add("laid-out");
+      budget -= this.blockEnd(this.laidOut) - this.blockStarts[this.laidOut];
+      this.laidOut += 1;
+    }
+    return this.laidOut < this.blocks.length;
   }
 
   // Rebuild only the blocks touching [from, to), so that a save repaints a few elements rather

@@ -537,30 +537,45 @@ container.addEventListener("mousedown", (event) => {
 });
 
 // The button may come up outside the text; the selection settles after mouseup, so it is
-// read on the next task, before any deferred repaint replaces the nodes it points into.
+// read on the next task (or at once if a key comes first, as input outruns timers), before any
+// deferred repaint replaces the nodes it points into.
+let pendingMouseUp = null;
+
 document.addEventListener("mouseup", (event) => {
   if (!selecting) return;
-  setTimeout(() => {
-    const selection = document.getSelection();
-    const range = selection.rangeCount && !selection.isCollapsed ? selection.getRangeAt(0) : null;
-    const passage = range ? passageFromRange(text, container, range) : null;
-    const segment = container.contains(event.target) ? painter.segmentFor(event.target) : null;
-    caret.adoptSelection();
-    flushDeferred();
-    if (passage) {
-      if (!config.readOnly) openPanel("new", passage);
-      return;
-    }
-    caret.drawCaret();
-    if (segment) pick(segment.spans, event.clientX, event.clientY);
-    else closeChooser();
-  });
+  clearTimeout(pendingMouseUp?.timer);
+  pendingMouseUp = { event, timer: setTimeout(settleMouseUp) };
 });
+
+function settleMouseUp() {
+  if (!pendingMouseUp) return false;
+  const { event, timer } = pendingMouseUp;
+  pendingMouseUp = null;
+  clearTimeout(timer);
+  const selection = document.getSelection();
+  const range = selection.rangeCount && !selection.isCollapsed ? selection.getRangeAt(0) : null;
+  const passage = range ? passageFromRange(text, container, range) : null;
+  const segment = container.contains(event.target) ? painter.segmentFor(event.target) : null;
+  caret.adoptSelection();
+  flushDeferred();
+  if (passage) {
+    if (!config.readOnly) openPanel("new", passage);
+    return true;
+  }
+  caret.drawCaret();
+  if (segment) pick(segment.spans, event.clientX, event.clientY);
+  else closeChooser();
+  return true;
+}
 
 container.addEventListener("focus", () => caret.drawCaret());
 container.addEventListener("blur", () => caret.hide());
 
 container.addEventListener("keydown", (event) => {
+  if (settleMouseUp() && panel?.isOpen) {
+    panel.onKey(event);
+    return;
+  }
   if (caret.handles(event)) {
     caret.onKey(event);
     return;
@@ -734,8 +749,16 @@ for (const data of readJson("spans-data")) {
 repaintAll();
 performance.mark("lectern:painted");
 root.dispatchEvent(new CustomEvent("lectern:painted", { detail: { spans: records.size } }));
-// The side list waits until the highlights have reached the screen.
+// The side list waits until the highlights have reached the screen; then the rest of the text
+// is laid out in idle time, so that scrolling later never waits for it.
+const LAYOUT_CHARS_PER_SLICE = 4000;
+const whenIdle = window.requestIdleCallback?.bind(window) ?? ((callback) => setTimeout(callback, 16));
+function layOutRest() {
+  if (painter.layOutMore(LAYOUT_CHARS_PER_SLICE)) whenIdle(layOutRest);
+  else root.classList.add("is-laid-out");
+}
 requestAnimationFrame(() => setTimeout(() => {
   list.renderAll(Array.from(records.values()));
   root.classList.add("is-ready");
+  whenIdle(layOutRest);
 }));
