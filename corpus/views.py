@@ -194,7 +194,7 @@ def span_payloads(spans, theme_order):
     """Spans as the API's span JSON less what the page derives itself, in two queries.
 
     The quote is left out (the page cuts it from the text it already has, which is what the
-    server checks it against), as are the fields the page never reads. Thousands of spans go
+    server checks it against), as are the fields the page never reads and labels not set. Thousands of spans go
     into one page, so ids are read as text rather than as UUID objects, and themes come in one
     query for all spans, sorted like the schema.
     """
@@ -212,13 +212,20 @@ def span_payloads(spans, theme_order):
     payloads = []
     for (span_id, start, end, stance, reliability, credibility, source_type, source_name, affiliation, via,
          claim_type, note, status, annotator, version) in rows:
-        payloads.append({
+        payload = {
             "id": uuid_text(span_id), "start": start, "end": end,
-            "themes": sorted(themes.get(span_id, ()), key=theme_order.__getitem__), "stance": stance,
-            "source_reliability": reliability, "info_credibility": credibility,
-            "attributed_source": {"type": source_type, "name": source_name, "affiliation": affiliation, "via": via},
-            "claim_type": claim_type, "note": note, "status": status, "annotator": annotator, "version": version,
-        })
+            "themes": sorted(themes.get(span_id, ()), key=theme_order.__getitem__),
+            "status": status, "annotator": annotator, "version": version,
+        }
+        # Labels not set yet are left out: the page reads a missing label as unset.
+        for name, value in (("stance", stance), ("source_reliability", reliability),
+                            ("info_credibility", credibility), ("claim_type", claim_type), ("note", note)):
+            if value not in (None, ""):
+                payload[name] = value
+        if source_type or source_name or affiliation or via:
+            payload["attributed_source"] = {"type": source_type, "name": source_name, "affiliation": affiliation,
+                                            "via": via}
+        payloads.append(payload)
     return payloads
 
 

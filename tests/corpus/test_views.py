@@ -177,7 +177,8 @@ def test_workbench_embeds_only_my_spans_in_the_api_shape(alice_client, themed, a
     (span,) = embedded(response, "spans-data")
     api = SpanSerializer(mine).data
     assert span == {name: api[name] for name in span}
-    assert {"id", "start", "end", "themes", "stance", "attributed_source", "version", "annotator"} <= set(span)
+    assert {"id", "start", "end", "themes", "attributed_source", "source_reliability", "version", "annotator"} <= set(span)
+    assert "stance" not in span and "note" not in span  # not set yet, so left out
     assert response.context["read_only"] is False
 
 
