@@ -6,7 +6,8 @@ from django import forms
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import Aggregate, CharField, Exists, F, OuterRef, Q, Subquery
+from django.db.models import Aggregate, CharField, Exists, F, OuterRef, Q, Subquery, TextField
+from django.db.models.functions import Cast
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -25,7 +26,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from .bulk import MAX_BULK_SPANS, SpansRefused, spans_bulk_create
 from .models import InfoCredibility, SourceReliability, Span
-from .serializers import SpanBulkResultSerializer, SpanSerializer
+from .serializers import SpanBulkResultSerializer, SpanSerializer, iso_from_db_text
 from .services import StaleSpan, span_delete
 
 
@@ -128,6 +129,12 @@ class StableCursorPagination(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 1000
     ordering = ("created_at", "id")
+
+    def _get_position_from_instance(self, instance, ordering):
+        # Span list rows carry their creation time as text (see SpanViewSet.get_queryset).
+        if isinstance(instance, dict) and ordering[0].lstrip("-") == "created_at" and "created_text" in instance:
+            return iso_from_db_text(instance["created_text"])
+        return super()._get_position_from_instance(instance, ordering)
 
 
 class ProjectCursorPagination(StableCursorPagination):
@@ -258,6 +265,11 @@ class SpanViewSet(viewsets.ModelViewSet):
             # Plain rows, names and theme codes from one query: building model instances and
             # prefetching themes cost several times the query itself on a page of hundreds.
             return spans.annotate(
+                # As the database writes them: parsing into objects only to print them again
+                # cost about a third of a 500-span page.
+                id_text=Cast("id", output_field=TextField()),
+                created_text=Cast("created_at", output_field=TextField()),
+                updated_text=Cast("updated_at", output_field=TextField()),
                 document_external_id=F("document__external_id"),
                 annotator_username=F("annotator__username"),
                 stance_key=F("stance__key"),

@@ -471,3 +471,22 @@ def test_an_annotator_of_two_projects_sees_spans_of_both_but_only_their_own(anno
     results = client_for(annotator).get("/api/spans/").json()["results"]
 
     assert {item["id"] for item in results} == {str(span.pk) for span in mine}
+
+
+def test_a_span_reads_the_same_in_the_list_and_alone(span, annotator, curator):
+    listed = client_for(curator).get(f"/api/spans/?document={span.document_id}").json()["results"]
+    alone = client_for(annotator).get(f"/api/spans/{span.pk}/").json()
+
+    assert listed == [alone]
+
+
+@pytest.mark.parametrize(("printed", "iso"), [
+    ("2025-05-01 10:00:00.123456", "2025-05-01T10:00:00.123456Z"),  # SQLite
+    ("2025-05-01 10:00:00", "2025-05-01T10:00:00Z"),
+    ("2025-05-01 10:00:00.12+00", "2025-05-01T10:00:00.120000Z"),  # PostgreSQL in UTC
+    ("2025-05-01 10:00:00+00", "2025-05-01T10:00:00Z"),
+])
+def test_database_date_times_are_written_as_drf_writes_them(printed, iso):
+    from annotations.serializers import iso_from_db_text
+
+    assert iso_from_db_text(printed) == iso
