@@ -160,9 +160,8 @@ function repaintAll() {
 
 // ---- messages -----------------------------------------------------------------------------
 
-function showBanner(message, { reload = false, tone = "error" } = {}) {
+function showBanner(message, { reload = false } = {}) {
   banner.replaceChildren(message);
-  banner.className = `wb-banner tone-${tone}`;
   if (reload) {
     const button = document.createElement("button");
     button.type = "button";
@@ -306,13 +305,11 @@ function scheduleDelete(record) {
       deleteNow(record);
     }],
   ], { timeout: 0 });
-  item.dataset.deleting = record.key;
 }
 
 function undoDelete(record) {
   clearTimeout(record.deleteTimer);
   record.pendingDelete = false;
-  records.set(record.key, record);
   refresh(record);
   toast("Span restored.", [], { timeout: 2500 });
 }
@@ -357,12 +354,16 @@ function redrawDraft() {
   CSS.highlights.set("lectern-draft", new Highlight(painter.rangeFor(draft.u16Start, draft.u16End)));
 }
 
+// Beside the selection when the window has room to its right, else below it; always within
+// the window, so that a long selection does not push the panel out of sight.
 function placePanel() {
   const rect = painter.rangeFor(draft.u16Start, draft.u16End).getBoundingClientRect();
   const main = column.parentElement.getBoundingClientRect();
   const textBox = container.getBoundingClientRect();
   const beside = window.innerWidth - textBox.right > 300;
-  const top = rect.top - main.top + (beside ? 0 : rect.height + 8);
+  const wanted = beside ? rect.top : rect.bottom + 8;
+  const fits = window.innerHeight - panelForm.offsetHeight - 8;
+  const top = Math.max(8, Math.min(wanted, fits)) - main.top;
   styles.place("span-panel", {
     top: `${Math.max(0, top)}px`,
     left: beside ? `${textBox.right - main.left + 12}px` : `${Math.max(0, rect.left - main.left)}px`,
