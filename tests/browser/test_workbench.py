@@ -78,6 +78,11 @@ def test_mouse_selection_tagged_from_the_keyboard_is_saved_with_exact_offsets(pa
     expect(highlight).to_have_text("trade in yuan rose")
     expect(highlight).to_have_attribute("data-badge", "FINANCE +1")
     expect(page.locator("#span-list")).to_contain_text("NEUTRAL · F2")
+    # The first theme's colour and, not by colour alone, the stance's underline style.
+    look = highlight.evaluate(
+        "el => { const s = getComputedStyle(el); return [s.getPropertyValue('--theme').trim(), s.textDecorationStyle]; }"
+    )
+    assert look == [themed.themes.get(code="FINANCE").colour, "dashed"]
 
 
 def test_span_extent_and_labels_are_edited_in_place(page, live_server, themed, annotator):
