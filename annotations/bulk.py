@@ -8,6 +8,7 @@ written with bulk inserts.
 """
 import re
 import uuid
+from operator import attrgetter
 from datetime import timedelta
 
 from django.apps import apps
@@ -220,24 +221,24 @@ def _store(checked, annotator):
     historical_themes = apps.get_model("annotations", "HistoricalSpan_themes")
     span_columns = Span._meta.concrete_fields
     link_columns = [through._meta.get_field("span"), through._meta.get_field("theme")]
-    record_columns = [field for field in historical._meta.concrete_fields if not field.primary_key]
     # The reason names the batch, so its history records can be found again in SQL below.
     reason = f"bulk create {uuid.uuid4().hex}"
     record_values = {
         "history_date": now, "history_change_reason": reason, "history_type": "+", "history_user_id": annotator.pk,
     }
+    tracked = [f for f in historical._meta.concrete_fields if not f.primary_key and f.attname not in record_values]
+    record_columns = tracked + [historical._meta.get_field(name) for name in
+                                ("history_date", "history_change_reason", "history_type", "history_user")]
+    record_tail = tuple(record_values[f.attname] for f in record_columns[len(tracked):])
+    span_row = attrgetter(*[f.attname for f in span_columns])
+    tracked_row = attrgetter(*[f.attname for f in tracked])
 
     prepared = {}
     with transaction.atomic():
-        insert_rows(Span, span_columns, [tuple(getattr(span, f.attname) for f in span_columns) for span in spans],
-                prepared)
+        insert_rows(Span, span_columns, [span_row(span) for span in spans], prepared)
         insert_rows(through, link_columns, [(span.pk, theme.pk) for span, themes in checked for theme in themes],
-                prepared)
-        insert_rows(historical, record_columns, [
-            tuple(record_values[f.attname] if f.attname in record_values else getattr(span, f.attname)
-                  for f in record_columns)
-            for span in spans
-        ], prepared)
+                    prepared)
+        insert_rows(historical, record_columns, [tracked_row(span) + record_tail for span in spans], prepared)
         # Each record's themes, as simple-history snapshots them: the through rows just written.
         q = connection.ops.quote_name
         field = historical._meta.get_field

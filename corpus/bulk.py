@@ -8,9 +8,10 @@ records on SQLite); here a request costs a handful of queries whatever its size.
 """
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import attrgetter
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 
 from .models import Document, text_sha256
@@ -55,17 +56,18 @@ PLAIN_TYPES = {
 }
 
 
-def _plain(field):
-    if field.is_relation:
-        field = field.target_field
-    return field.get_internal_type() in PLAIN_TYPES
-
-
-def _converter(field, prepared):
-    """A function giving the database value of field, computing each distinct value once."""
-    kind = (field.target_field if field.is_relation else field).get_internal_type()
+def _converter(field, prepared, conn):
+    """None when the Python value is what the database takes, else a function giving the database value."""
+    target = field.target_field if field.is_relation else field
+    kind = target.get_internal_type()
+    if kind in PLAIN_TYPES:
+        return None
+    if kind == "UUIDField":
+        # As UUIDField.get_db_prep_value: native where the database has the type, else hex.
+        return None if conn.features.has_native_uuid_field else _hex
 
     def convert(value):
+        # Each distinct value once: a batch's timestamps and empty JSON objects repeat.
         try:
             key = (kind, value)
             return prepared[key]
@@ -75,10 +77,14 @@ def _converter(field, prepared):
                 return prepared[key]
         except KeyError:
             pass
-        prepared[key] = result = field.get_db_prep_save(value, connection)
+        prepared[key] = result = field.get_db_prep_save(value, conn)
         return result
 
     return convert
+
+
+def _hex(value):
+    return value.hex
 
 
 def insert_rows(model, columns, rows, prepared=None):
@@ -86,23 +92,31 @@ def insert_rows(model, columns, rows, prepared=None):
 
     Django's bulk_create prepares each value through the ORM, which for 10,000 spans with their
     history costs seconds; here only UUIDs, dates and JSON are converted, each distinct value once
-    (prepared, a dict, may be shared by the tables of one batch: a span's id appears in four).
+    (prepared, a dict, may be shared by the tables of one batch).
     """
-    ops = connection.ops
+    conn = connections[DEFAULT_DB_ALIAS]  # the connection itself: the proxy costs a lookup per use
+    ops = conn.ops
     prepared = {} if prepared is None else prepared
-    converters = [None if _plain(field) else _converter(field, prepared) for field in columns]
-    if any(converters):
-        rows = [tuple(v if c is None or v is None else c(v) for v, c in zip(row, converters)) for row in rows]
+    converting = [(i, c) for i, c in enumerate(_converter(f, prepared, conn) for f in columns) if c is not None]
+    if converting:
+        converted = []
+        for row in rows:
+            row = list(row)
+            for i, convert in converting:
+                if row[i] is not None:
+                    row[i] = convert(row[i])
+            converted.append(row)
+        rows = converted
     table = ops.quote_name(model._meta.db_table)
     names = ", ".join(ops.quote_name(field.column) for field in columns)
     head = f"INSERT INTO {table} ({names}) VALUES "
     one = "({})".format(", ".join(["%s"] * len(columns)))
-    with connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
+    with conn.cursor() as cursor:
+        if conn.vendor == "sqlite":
             # In process: executemany loops in C, one prepared statement for every row.
             cursor.executemany(head + one, rows)
             return
-        if connection.vendor == "postgresql":
+        if conn.vendor == "postgresql":
             # COPY streams the rows in one command, several times faster than INSERT here.
             with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
                 for row in rows:
@@ -252,7 +266,8 @@ def _store(documents, user):
         document.created_at = document.updated_at = now
     columns = [f for f in Document._meta.concrete_fields if not f.primary_key]
     prepared = {}
-    insert_rows(Document, columns, [tuple(getattr(d, f.attname) for f in columns) for d in documents], prepared)
+    row = attrgetter(*[f.attname for f in columns])
+    insert_rows(Document, columns, [row(d) for d in documents], prepared)
     # Rows written in this transaction with this exact creation time, matched on the
     # text each project holds once.
     new_ids = {
@@ -264,13 +279,13 @@ def _store(documents, user):
     for document in documents:
         document.pk = new_ids[document.project_id, document.text_sha256]
     historical = Document.history.model
-    record_columns = [f for f in historical._meta.concrete_fields if not f.primary_key]
     record_values = {
         "history_date": now, "history_change_reason": None, "history_type": "+",
         "history_user_id": getattr(user, "pk", None),
     }
-    insert_rows(historical, record_columns, [
-        tuple(record_values[f.attname] if f.attname in record_values else getattr(d, f.attname)
-              for f in record_columns)
-        for d in documents
-    ], prepared)
+    tracked = [f for f in historical._meta.concrete_fields if not f.primary_key and f.attname not in record_values]
+    record_columns = tracked + [historical._meta.get_field(name) for name in
+                                ("history_date", "history_change_reason", "history_type", "history_user")]
+    tail = tuple(record_values[f.attname] for f in record_columns[len(tracked):])
+    tracked_row = attrgetter(*[f.attname for f in tracked])
+    insert_rows(historical, record_columns, [tracked_row(d) + tail for d in documents], prepared)
