@@ -237,16 +237,15 @@ def child_prepare(payload):
 class Server:
     """gunicorn as `make serve` runs it, on a free loopback port, its output in files."""
 
-    def __init__(self, env, workers, folder, nice=0):
+    def __init__(self, env, workers, folder):
         self.port = free_port()
         self.workers = workers
         self.access_log = Path(folder) / "access.log"
         self.error_log = Path(folder) / "server.log"
         self._out = open(self.access_log, "wb")
         self._err = open(self.error_log, "wb")
-        # nice(1) execs gunicorn, so the pid is still the master's.
         self.process = subprocess.Popen(
-            [*(["nice", "-n", str(nice)] if nice else []), GUNICORN, "config.wsgi:application", "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers),
+            [GUNICORN, "config.wsgi:application", "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers),
              "--timeout", "60", "--graceful-timeout", "30", "--max-requests", "2000", "--max-requests-jitter", "200",
              "--access-logfile", "-", "--error-logfile", "-", "--access-logformat", ACCESS_FORMAT],
             cwd=ROOT, env=env, stdout=self._out, stderr=self._err,
@@ -325,9 +324,9 @@ class ProcessMonitor(threading.Thread):
     had no free CPU for it: what a busy machine adds to every latency.
     """
 
-    def __init__(self, server, pg_name=None, interval=0.5, nice=0):
+    def __init__(self, server, pg_name=None, interval=0.5):
         super().__init__(daemon=True, name="monitor")
-        self.server, self.pg_name, self.interval, self.nice = server, pg_name, interval, nice
+        self.server, self.pg_name, self.interval = server, pg_name, interval
         self.stop_event = threading.Event()
         self.first, self.last = {}, {}
         self.loads = []
@@ -336,10 +335,7 @@ class ProcessMonitor(threading.Thread):
     def pids(self):
         pids = {("gunicorn", self.server.process.pid)} | {("gunicorn", pid) for pid in self.server.worker_pids()}
         if self.pg_name:
-            try:
-                master = int(Path(f"/var/run/postgresql/{'-'.join(postgres_cluster())}.pid").read_text().split()[0])
-            except (OSError, ValueError, IndexError, RuntimeError):
-                master = None
+            master = postmaster_pid()
             for pid in children(master) if master else []:
                 try:
                     if f" {self.pg_name} " in Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ") + " ":
@@ -354,11 +350,6 @@ class ProcessMonitor(threading.Thread):
                 times = process_times(pid)
             except (OSError, ValueError, IndexError):
                 continue
-            if (owner, pid) not in self.first and owner == "postgres" and self.nice:
-                try:
-                    os.setpriority(os.PRIO_PROCESS, pid, self.nice)
-                except OSError:
-                    pass
             self.first.setdefault((owner, pid), times if initial else (0.0, 0.0))
             self.last[(owner, pid)] = times
         self.loads.append(os.getloadavg()[0])
@@ -381,6 +372,28 @@ class ProcessMonitor(threading.Thread):
                 cpu += last_cpu - first_cpu
                 waited += last_wait - first_wait
         return cpu, waited
+
+
+def postmaster_pid():
+    try:
+        return int(Path(f"/var/run/postgresql/{'-'.join(postgres_cluster())}.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError, RuntimeError):
+        return None
+
+
+def set_session_niceness(pid, value):
+    """Set the autogroup (session) niceness of pid; return the previous value, or None where unsupported.
+
+    With autogroup scheduling the kernel first shares CPU between sessions, and a process's own
+    nice value only counts inside its session: the session's value is what competes with other work.
+    """
+    path = Path(f"/proc/{pid}/autogroup")
+    try:
+        previous = int(path.read_text().split()[-1])
+        path.write_text(str(value))
+    except (OSError, ValueError, IndexError):
+        return None
+    return previous
 
 
 def postgres_cluster():
@@ -437,11 +450,8 @@ class FaultInjector(threading.Thread):
             self.errors.append(f"{exc.__class__.__name__}: {exc}")
 
     def kill_worker(self):
-        pids = self.server.worker_pids()
-        if not pids:
-            raise RuntimeError("no gunicorn worker to kill")
-        victim = pids[0]
-        fault = Fault("SIGKILL one gunicorn worker", self.clock())
+        victim, busy = self.busy_worker()
+        fault = Fault("SIGKILL one gunicorn worker" + (" while it served a request" if busy else ""), self.clock())
         os.kill(victim, signal.SIGKILL)
         fault.cleared = fault.started
         self.faults.append(fault)
@@ -453,6 +463,23 @@ class FaultInjector(threading.Thread):
                 return
             time.sleep(0.05)
         fault.detail = f"pid {victim}; master did not respawn it within 30 s"
+
+    def busy_worker(self, within=3.0):
+        """A worker that is running (serving a request) if one is seen within a few seconds, else any worker."""
+        deadline = time.monotonic() + within
+        while True:
+            pids = self.server.worker_pids()
+            for pid in pids:
+                try:
+                    if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "R":
+                        return pid, True
+                except OSError:
+                    continue
+            if time.monotonic() > deadline:
+                if not pids:
+                    raise RuntimeError("no gunicorn worker to kill")
+                return pids[0], False
+            time.sleep(0.005)
 
     def restart_postgres(self):
         fault = Fault(f"stop PostgreSQL for {self.pg_down_s:.0f} s", self.clock())
@@ -1227,20 +1254,29 @@ def run(config):
     report = Report()
     server = None
     created = False
+    niceness = os.getpriority(os.PRIO_PROCESS, 0)
+    reniced = []  # (pid, previous session niceness)
+    if config.nice:
+        # Before any thread or child exists: both inherit it, gunicorn and the load generator alike.
+        os.setpriority(os.PRIO_PROCESS, 0, config.nice)
+        for pid in (os.getpid(), postmaster_pid() if database.is_postgres else None):
+            previous = set_session_niceness(pid, config.nice) if pid else None
+            if previous is not None:
+                reniced.append((pid, previous))
     try:
         say(f"machine: {machine()}")
         say(f"database: {database.label}; gunicorn {config.workers} sync workers; {config.users} reviewers + 1 "
             f"researcher for {config.duration:.0f} s, think time {config.think[0]}-{config.think[1]} s"
             + ("; with faults" if config.faults else "")
-            + (f"; server processes at nice {config.nice}" if config.nice else ""))
+            + (f"; load generator, gunicorn and PostgreSQL at session nice {config.nice}" if config.nice else ""))
         say("load average (1, 5, 15 min) before: " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
         database.create()
         created = True
         world = child("prepare", env, {"seed": config.seed, "users": config.users, "documents": documents})
-        server = Server(env, config.workers, folder, config.nice)
+        server = Server(env, config.workers, folder)
         server.wait_ready()
         server.warm_up(world["researcher"], world["documents"][0])
-        monitor = ProcessMonitor(server, database.pg_name, nice=config.nice)
+        monitor = ProcessMonitor(server, database.pg_name)
         monitor.start()
         client_cpu = sum(os.times()[:2])
 
@@ -1305,6 +1341,10 @@ def run(config):
         say(report.text)
         return report
     finally:
+        if config.nice:
+            os.setpriority(os.PRIO_PROCESS, 0, niceness)
+            for pid, previous in reniced:
+                set_session_niceness(pid, previous)
         if server is not None:
             server.stop()
         if config.faults and database.is_postgres:
@@ -1498,8 +1538,9 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", action="store_true", help="keep the scratch database and logs")
     parser.add_argument("--nice", type=int, default=0,
-                        help="run gunicorn and the scratch database's PostgreSQL backends at this niceness (e.g. -10, "
-                             "as root) so that a machine busy with other work stands in for a dedicated server")
+                        help="run the load generator, gunicorn and PostgreSQL at this niceness, their sessions' "
+                             "included (e.g. -20, as root; restored afterwards) so that a machine busy with other "
+                             "work stands in for a dedicated one")
     args = parser.parse_args(argv)
     low, high = (float(part) for part in args.think.split(","))
     config = Config(users=args.users, duration=args.duration, database_url=args.database_url, faults=args.faults,
