@@ -168,8 +168,11 @@ def _check_item(item, schema, annotator):
 
     labels.setdefault("stance_target", document.project.stance_target)
     stance = labels.pop("stance", None)
-    span = unsaved(Span, id=uuid.uuid4(), provenance={}, document_id=document.pk, annotator_id=annotator.pk, start=offsets["start"],
-                     end=offsets["end"], text=item["text"], stance_id=stance.pk if stance else None, **labels)
+    span = unsaved(
+        Span, id=uuid.uuid4(), provenance={}, document_id=document.pk, annotator_id=annotator.pk,
+        start=offsets["start"], end=offsets["end"], text=item["text"], stance_id=stance.pk if stance else None,
+        **labels,
+    )
     # Cached, so that the model's checks below read them without a query.
     span.document = document
     if stance is not None:
@@ -217,7 +220,7 @@ def _store(checked, annotator):
         span.created_at = now - timedelta(microseconds=len(spans) - offset)
         span.updated_at = now
     through = Span.themes.through
-    historical = Span.history.model
+    historical = apps.get_model("annotations", "HistoricalSpan")  # Span.history builds a manager class per use
     historical_themes = apps.get_model("annotations", "HistoricalSpan_themes")
     span_columns = Span._meta.concrete_fields
     link_columns = [through._meta.get_field("span"), through._meta.get_field("theme")]

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from operator import attrgetter
 
+from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
@@ -278,7 +279,7 @@ def _store(documents, user):
     }
     for document in documents:
         document.pk = new_ids[document.project_id, document.text_sha256]
-    historical = Document.history.model
+    historical = apps.get_model("corpus", "HistoricalDocument")  # Document.history builds a manager class per use
     record_values = {
         "history_date": now, "history_change_reason": None, "history_type": "+",
         "history_user_id": getattr(user, "pk", None),
