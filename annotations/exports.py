@@ -5,6 +5,7 @@ in (document, start, end, id) order a chunk at a time by keyset pagination over 
 the project's documents, so a chunk costs a fixed handful of queries whatever the export's
 size, and memory stays flat: nothing but the current chunk and its documents is held.
 """
+import bisect
 import csv
 import io
 import json
@@ -38,12 +39,9 @@ CHUNK_SIZE = 2000
 # query parameters (32,766), and the query sorts only the window's spans.
 MAX_WINDOW = 4000
 FIRST_WINDOW = 32
+DOCUMENT_PAGE = 1000
 TEXT_BATCH = 50
 
-FILTER_NAMES = (
-    "document", "annotator", "theme", "stance", "source_reliability", "info_credibility", "status",
-    "updated_since", "gold",
-)
 JSONL_FIELDS = (
     "schema_version", "id", "document_id", "document_external_id", "text_sha256", "start", "end", "text",
     "prefix", "suffix", "themes", "stance", "stance_target", "source_reliability", "info_credibility",
@@ -55,7 +53,6 @@ CSV_FIELDS = (
     "source_type", "source_name", "source_affiliation", "source_via", "claim_type", "note", "annotator",
     "status", "created_at", "updated_at", "admiralty",
 )
-CSV_NUMERIC = {"document_id", "start", "end", "info_credibility"}
 # OWASP "CSV injection": spreadsheets run a cell that starts with one of these as a formula.
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 ANNOTATION_CONTEXT = "http://www.w3.org/ns/anno.jsonld"
@@ -108,10 +105,16 @@ def parse_filters(params):
             errors["status"] = [f"Use one of {', '.join(Span.Status.values)}."]
         filters["status"] = value
     if (value := text("updated_since")) is not None:
-        try:
-            moment = parse_datetime(value)
-        except ValueError:
-            moment = None
+        # An unencoded "+00:00" in a query string arrives as " 00:00".
+        candidates = [value] + ([value[::-1].replace(" ", "+", 1)[::-1]] if " " in value else [])
+        moment = None
+        for candidate in candidates:
+            try:
+                moment = parse_datetime(candidate)
+            except ValueError:
+                moment = None
+            if moment is not None:
+                break
         if moment is None:
             errors["updated_since"] = [f"Use an ISO 8601 date and time such as 2025-05-01T10:00:00Z, not {value!r}."]
         else:
@@ -238,7 +241,13 @@ class SpanReader:
         ).order_by("document_id", "start", "end", "id").values_list(*ROW_COLUMNS)
 
     def chunks(self):
-        """Yield Chunk objects until the spans run out; each costs four or five queries."""
+        """Yield Chunk objects until the spans run out; each costs four or five queries.
+
+        The chunks are separate statements, not one snapshot (a transaction would hold SQLite's
+        write lock for the whole export): a span edited while an export runs may come in its old
+        or new place, or be missed if it moved behind the cursor; its updated_at brings it back
+        in the next updated_since pull.
+        """
         alias = router.db_for_read(Span)
         connection = connections[alias]
         through = Span.themes.through._meta
@@ -253,12 +262,24 @@ class SpanReader:
         users = get_user_model().objects
         annotators = {}
         rows_query = self.rows()
-        documents = self.documents()
+        documents = self.documents().values_list("pk", "external_id", "text_sha256")
+        pending = []  # the next documents in id order, read a page at a time
+        last_read = -1  # id of the last document read into pending
+        more = True  # whether documents after last_read may remain
         start_at = 0  # first document id of the next window
         resume = None  # (document, start, end, id) of the last span read inside that document
         window = FIRST_WINDOW
         while True:
-            docs = list(documents.filter(pk__gte=start_at).values_list("pk", "external_id", "text_sha256")[:window])
+            if pending and pending[0][0] < start_at:
+                del pending[:bisect.bisect_left(pending, (start_at,))]
+            if len(pending) < window and more:
+                size = max(DOCUMENT_PAGE, window)
+                page = list(documents.filter(pk__gt=last_read)[:size])
+                more = len(page) == size
+                if page:
+                    last_read = page[-1][0]
+                    pending.extend(page)
+            docs = pending[:window]
             if not docs:
                 return
             ids = [d[0] for d in docs]
@@ -376,11 +397,12 @@ class OptionalEncoded(dict):
         return encoded
 
 
+# The document's three fields and the annotator's two are pre-joined once per chunk.
 JSONL_TEMPLATE = (
-    '{"schema_version":"' + SCHEMA_VERSION + '","id":"%s","document_id":%d,"document_external_id":%s,'
-    '"text_sha256":%s,"start":%d,"end":%d,"text":%s,"prefix":%s,"suffix":%s,"themes":%s,"stance":%s,'
-    '"stance_target":%s,"source_reliability":%s,"info_credibility":%s,"attributed_source":%s,'
-    '"claim_type":%s,"note":%s,"annotator":%s,"status":%s,"created_at":%s,"updated_at":%s'
+    '{"schema_version":"' + SCHEMA_VERSION + '","id":"%s","document_id":%s,"start":%d,"end":%d,"text":%s,'
+    '"prefix":%s,"suffix":%s,"themes":%s,"stance":%s,"stance_target":%s,"source_reliability":%s,'
+    '"info_credibility":%s,"attributed_source":%s,"claim_type":%s,"note":%s,%s,'
+    '"created_at":"%sT%sZ","updated_at":"%sT%sZ"'
 )
 NO_SOURCE = '{"type":null,"name":null,"affiliation":null,"via":null}'
 
@@ -405,15 +427,21 @@ class JsonlWriter:
         self.credibility = {None: "null", **{n: str(n) for n in InfoCredibility.values}}
 
     def chunk(self, chunk):
-        reader, labels, optional, enc = self.reader, self.labels, self.optional, encode_basestring_ascii
-        stances, credibility, theme_json, order = self.stances, self.credibility, self.themes, reader.theme_order
-        documents = {pk: (enc(ext), enc(sha)) for pk, (ext, sha) in chunk.documents.items()}
-        annotators = {pk: enc(name) for pk, name in chunk.annotators.items()}
-        gold_annotators = {}
+        labels, optional, enc = self.labels, self.optional, encode_basestring_ascii
+        stances, credibility, theme_json, order = self.stances, self.credibility, self.themes, self.reader.theme_order
+        documents = {
+            pk: f'{pk},"document_external_id":{enc(ext)},"text_sha256":{enc(sha)}'
+            for pk, (ext, sha) in chunk.documents.items()
+        }
+        people = {}  # (annotator id, status) -> '"annotator":...,"status":...'
         chunk_themes = chunk.themes
+        gold = Span.Status.GOLD
         lines = []
         append = lines.append
         for row in chunk.rows:
+            span_id = row[ID]
+            if len(span_id) == 32:
+                span_id = f"{span_id[:8]}-{span_id[8:12]}-{span_id[12:16]}-{span_id[16:20]}-{span_id[20:]}"
             span_themes = chunk_themes.get(row[ID], ())
             if len(span_themes) == 1:
                 themes = f"[{theme_json[span_themes[0]]}]"
@@ -427,22 +455,20 @@ class JsonlWriter:
             else:
                 source = NO_SOURCE
             status = row[STATUS]
-            if status == Span.Status.GOLD:
-                annotator = gold_annotators.get(row[ANNOTATOR])
-                if annotator is None:
-                    annotator = gold_annotators[row[ANNOTATOR]] = enc(GOLD_PREFIX + chunk.annotators[row[ANNOTATOR]])
-            else:
-                annotator = annotators[row[ANNOTATOR]]
-            external_id, sha = documents[row[DOC]]
+            person = people.get((row[ANNOTATOR], status))
+            if person is None:
+                name = chunk.annotators[row[ANNOTATOR]]
+                person = people[row[ANNOTATOR], status] = '"annotator":%s,"status":%s' % (
+                    enc(GOLD_PREFIX + name if status == gold else name), labels[status],
+                )
             created, updated = row[CREATED], row[UPDATED]
             line = JSONL_TEMPLATE % (
-                uuid_text(row[ID]), row[DOC], external_id, sha, row[START], row[END], enc(row[TEXT]),
-                enc(row[PREFIX]), enc(row[SUFFIX]), themes, stances[row[STANCE]], labels[row[TARGET]],
-                labels[row[RELIABILITY]], credibility[row[CREDIBILITY]], source, labels[row[CLAIM]],
-                enc(row[NOTE]) if row[NOTE] else '""', annotator, labels[status],
-                f'"{created[:10]}T{created[11:19]}Z"', f'"{updated[:10]}T{updated[11:19]}Z"',
+                span_id, documents[row[DOC]], row[START], row[END], enc(row[TEXT]), enc(row[PREFIX]),
+                enc(row[SUFFIX]), themes, stances[row[STANCE]], labels[row[TARGET]], labels[row[RELIABILITY]],
+                credibility[row[CREDIBILITY]], source, labels[row[CLAIM]], enc(row[NOTE]) if row[NOTE] else '""',
+                person, created[:10], created[11:19], updated[:10], updated[11:19],
             )
-            if status == Span.Status.GOLD:
+            if status == gold:
                 provenance = json.loads(row[PROVENANCE] or "{}")
                 line += ',"provenance":' + json.dumps(provenance, separators=(",", ":"))
             append(line)

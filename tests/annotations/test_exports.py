@@ -334,6 +334,9 @@ def test_updated_since_returns_exactly_the_changed_spans(spans, curator, documen
     z_form = cutoff.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     assert len(jsonl(export(curator, document.project, updated_since=z_form))) == 2
     assert jsonl(export(curator, document.project, updated_since=later.isoformat())) == []
+    unencoded = cutoff.astimezone(UTC).isoformat()  # "...+00:00", whose "+" a query string reads as a space
+    response = api(curator).get(f"/api/projects/{document.project.slug}/export/?updated_since={unencoded}")
+    assert len(jsonl(response)) == 2
 
 
 def test_annotators_export_only_their_own_spans(spans, annotator, teammate, manager, document):
@@ -417,6 +420,30 @@ def test_queries_per_chunk_are_bounded(schema, project, annotator):
     assert len(set(ids)) == 510  # keyset paging neither skips nor repeats
     chunks = -(-510 // 50)
     assert len(captured.captured_queries) <= 4 * chunks + 6
+
+
+@pytest.mark.parametrize("annotator_only", [False, True])
+def test_windows_over_uneven_documents_read_every_span_once_in_order(
+    schema, project, annotator, teammate, monkeypatch, annotator_only
+):
+    from annotations import exports
+    from annotations.models import Theme
+
+    monkeypatch.setattr(exports, "DOCUMENT_PAGE", 4)
+    monkeypatch.setattr(exports, "FIRST_WINDOW", 2)
+    monkeypatch.setattr(exports, "MAX_WINDOW", 5)
+    themes = list(Theme.objects.filter(project=project)[:2])
+    for i, count in enumerate([3, 0, 0, 30, 1, 0, 7, 7, 0, 0, 0, 2, 12, 0, 1]):
+        document = DocumentFactory(project=project)
+        if count:
+            make_spans(document, annotator if i % 3 else teammate, themes, count)
+    spans = export_spans(project, filters={"annotator": "bob"} if annotator_only else {})
+    expected = [str(pk) for pk in spans.order_by("document_id", "start", "end", "id").values_list("pk", flat=True)]
+
+    lines = b"".join(export_stream(project, "jsonl", spans=spans, chunk_size=7)).splitlines()
+
+    assert [json.loads(line)["id"] for line in lines] == expected
+    assert len(expected) == (52 if annotator_only else 63)
 
 
 def test_export_streams_rather_than_building_the_body(spans, curator, document):
