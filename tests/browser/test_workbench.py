@@ -105,6 +105,7 @@ def test_span_extent_and_labels_are_edited_in_place(page, live_server, themed, a
 
     expect(saved_items(page)).to_have_count(1)
     expect(page.locator("#doc-text .hl")).to_have_text("trade in yuan rose")
+    expect(page.locator("#source-names option[value=Analysts]")).to_have_count(1)
     span.refresh_from_db()
     assert (span.start, span.end, span.text, span.version) == (13, 31, "trade in yuan rose", 2)
     assert sorted(span.themes.values_list("code", flat=True)) == ["FINANCE", "TRADE"]

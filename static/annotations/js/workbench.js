@@ -401,6 +401,15 @@ function closePanel({ refocus = true } = {}) {
   if (refocus) container.focus({ preventScroll: true });
 }
 
+// Names typed in this session join the suggestions the server listed.
+const sourceNames = document.getElementById("source-names");
+function rememberSourceName(name) {
+  if (!name || Array.from(sourceNames.options).some((option) => option.value === name)) return;
+  const option = document.createElement("option");
+  option.value = name;
+  sourceNames.append(option);
+}
+
 function saveDraft(startedAt) {
   const values = panel.values();
   if (!values.themes.length) {
@@ -418,6 +427,7 @@ function saveDraft(startedAt) {
   }
   setExtent(record, passage.u16Start, passage.u16End);
   applyLabels(record, { ...values, stance_target: record.stance_target, status: record.status });
+  rememberSourceName(values.attributed_source.name);
   closePanel();
   send(record, startedAt, previous ?? record);
   caret.collapse(record.u16End);
