@@ -23,7 +23,7 @@ from rest_framework.views import APIView
 from simple_history.models import HistoricalRecords
 from simple_history.utils import bulk_create_with_history
 
-from corpus.models import Document, Membership, Project, text_sha256
+from corpus.models import Document, Membership, Project
 
 from .api import ERRORS, ItemsInvalid, PayloadTooLarge
 from .models import CONTEXT_CHARS, ClaimType, InfoCredibility, SourceReliability, SourceType, Span, StanceValue, Theme

@@ -40,7 +40,10 @@ def jsonl_of(project):
 
 
 def comparable(lines, *, drop=VOLATILE):
-    return [{k: v for k, v in json.loads(line).items() if k not in drop} for line in lines]
+    """Records without the fields that differ between copies; spans at the same offsets come in id
+    order, and copies get new ids, so the records are compared as a sorted list."""
+    records = [{k: v for k, v in json.loads(line).items() if k not in drop} for line in lines]
+    return sorted(records, key=lambda r: json.dumps(r, sort_keys=True))
 
 
 def add(document, annotator, quote, *, themes=("TRADE.volume",), stance=None, **labels):
