@@ -12,7 +12,7 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import timezone as dt_timezone
-from json.encoder import encode_basestring_ascii
+from json.encoder import encode_basestring
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -377,11 +377,24 @@ def record(reader, chunk, row):
     return result
 
 
+# JSON allows these raw inside strings, but line readers such as Python's str.splitlines
+# break lines at them; escaped, every JSONL line is one line whatever reads it.
+LINE_BREAKERS = (("\x85", "\\u0085"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
+
+
+def escape_line_breakers(text):
+    """Escape U+0085, U+2028 and U+2029 in JSON text; the parsed values stay the same."""
+    for char, escaped in LINE_BREAKERS:
+        if char in text:
+            text = text.replace(char, escaped)
+    return text
+
+
 class Encoded(dict):
     """JSON string literals of values seen before: labels repeat across millions of rows."""
 
     def __missing__(self, value):
-        encoded = encode_basestring_ascii(value) if value else '""'
+        encoded = encode_basestring(value) if value else '""'
         if len(self) < 10_000:
             self[value] = encoded
         return encoded
@@ -391,7 +404,7 @@ class OptionalEncoded(dict):
     """As Encoded, but the empty string reads as null."""
 
     def __missing__(self, value):
-        encoded = encode_basestring_ascii(value) if value else "null"
+        encoded = encode_basestring(value) if value else "null"
         if len(self) < 10_000:
             self[value] = encoded
         return encoded
@@ -411,23 +424,22 @@ class JsonlWriter:
     """Canonical JSONL: one span per line, byte for byte what json.dumps would write for `record`.
 
     Built from pre-encoded pieces because json.dumps of a 22-key dict costs three times as much,
-    and the export is meant to keep up with a million spans in a few seconds. Like json.dumps,
-    it escapes non-ASCII characters: the output is then plain ASCII, a quarter cheaper to turn
-    into bytes than text with CJK or emoji in it, and U+2028 or U+0085 inside a quote cannot
-    split a line for readers such as str.splitlines.
+    and the export is meant to keep up with a million spans in a few seconds. Text stays UTF-8
+    (ensure_ascii=False): escaped, a Russian or Chinese corpus would triple in size and be
+    unreadable in an editor. Only the three characters that line readers split at are escaped.
     """
 
     def __init__(self, reader):
         self.reader = reader
         self.labels = Encoded()
         self.optional = OptionalEncoded()
-        self.themes = {pk: encode_basestring_ascii(code) for pk, code in reader.themes.items()}
-        self.stances = {pk: encode_basestring_ascii(key) for pk, key in reader.stances.items()}
+        self.themes = {pk: encode_basestring(code) for pk, code in reader.themes.items()}
+        self.stances = {pk: encode_basestring(key) for pk, key in reader.stances.items()}
         self.stances[None] = "null"
         self.credibility = {None: "null", **{n: str(n) for n in InfoCredibility.values}}
 
     def chunk(self, chunk):
-        labels, optional, enc = self.labels, self.optional, encode_basestring_ascii
+        labels, optional, enc = self.labels, self.optional, encode_basestring
         stances, credibility, theme_json, order = self.stances, self.credibility, self.themes, self.reader.theme_order
         documents = {
             pk: f'{pk},"document_external_id":{enc(ext)},"text_sha256":{enc(sha)}'
@@ -470,10 +482,10 @@ class JsonlWriter:
             )
             if status == gold:
                 provenance = json.loads(row[PROVENANCE] or "{}")
-                line += ',"provenance":' + json.dumps(provenance, separators=(",", ":"))
+                line += ',"provenance":' + json.dumps(provenance, ensure_ascii=False, separators=(",", ":"))
             append(line)
         lines.append("")
-        return "}\n".join(lines)
+        return escape_line_breakers("}\n".join(lines))
 
     def header(self):
         return ""
@@ -585,12 +597,12 @@ class WebAnnotationWriter:
             "label": self.label,
             "total": self.reader.count(),
         }
-        opening = json.dumps(head)[:-1]
+        opening = json.dumps(head, ensure_ascii=False)[:-1]
         return opening + ', "first": {"type": "AnnotationPage", "startIndex": 0, "items": [\n'
 
     def chunk(self, chunk):
         items = ",\n".join(
-            json.dumps(annotation(self.reader, chunk, row, self.document_url))
+            json.dumps(annotation(self.reader, chunk, row, self.document_url), ensure_ascii=False)
             for row in chunk.rows
         )
         if not self.first:
@@ -649,8 +661,9 @@ class DoccanoWriter:
                 lines.append(json.dumps(
                     {"id": pk, "text": texts[pk], "label": labels, "document_external_id": external_id,
                      "annotator": annotator},
+                    ensure_ascii=False,
                 ))
-        return "\n".join(lines) + "\n" if lines else ""
+        return escape_line_breakers("\n".join(lines) + "\n") if lines else ""
 
     def footer(self):
         self.close_document()

@@ -16,6 +16,7 @@ from annotations.exports import (
     CSV_FIELDS,
     JSONL_FIELDS,
     SpanReader,
+    escape_line_breakers,
     export_spans,
     export_stream,
     record,
@@ -253,7 +254,8 @@ def test_fast_jsonl_matches_json_dumps_of_the_record(schema, project, document, 
     expected = []
     for chunk in reader.chunks():
         expected.extend(
-            json.dumps(record(reader, chunk, row), separators=(",", ":")) for row in chunk.rows
+            escape_line_breakers(json.dumps(record(reader, chunk, row), ensure_ascii=False, separators=(",", ":")))
+            for row in chunk.rows
         )
     written = b"".join(export_stream(project, "jsonl", spans=spans)).decode("utf-8").split("\n")
 
@@ -261,6 +263,12 @@ def test_fast_jsonl_matches_json_dumps_of_the_record(schema, project, document, 
     assert len(expected) == 3
     golden = [json.loads(line) for line in expected if '"status":"gold"' in line]
     assert golden[0]["provenance"] == {"method": "edit", "source_ids": ["a"], "note": "ü"}
+
+
+def test_jsonl_keeps_non_ascii_text_as_utf8(spans, curator, world):
+    body = b"".join(export(curator, world.project, document=world.pk).streaming_content)
+
+    assert "🤝合作".encode("utf-8") in body and b"\\u" not in body
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "doccano"])
