@@ -201,21 +201,23 @@ export function rangeToUtf16(container, range) {
 }
 
 // A passage from UTF-16 offsets: snapped to graphemes, optionally trimmed, in code points
-// with its quote; null when nothing is left.
-export function passageFromUtf16(text, start, end, { trim = true } = {}) {
+// with its quote; null when nothing is left. An OffsetIndex of text, when given, saves the
+// reference formula's walk over everything before the passage.
+export function passageFromUtf16(text, start, end, { trim = true, index = null } = {}) {
   let bounds = snapToGraphemes(text, start, end);
   if (trim) bounds = trimSpaces(text, bounds.start, bounds.end);
   if (bounds.end <= bounds.start) return null;
+  const toCodePoint = index ? (u16) => index.toCodePoint(u16) : (u16) => codePointOffset(text, u16);
   return {
-    start: codePointOffset(text, bounds.start),
-    end: codePointOffset(text, bounds.end),
+    start: toCodePoint(bounds.start),
+    end: toCodePoint(bounds.end),
     text: text.slice(bounds.start, bounds.end),
     u16Start: bounds.start,
     u16End: bounds.end,
   };
 }
 
-// A DOM Range over the rendered text as the passage the API expects.
+// A DOM Range over the rendered text as the passage the API expects (options as above).
 export function passageFromRange(text, container, range, options) {
   const bounds = rangeToUtf16(container, range);
   if (bounds === null) return null;

@@ -232,7 +232,9 @@ function send(record, startedAt, previous = record) {
   refresh(record, before);
   const body = payload(record);
   record.pending = (record.pending ?? 0) + 1;
-  record.queue = (record.queue ?? Promise.resolve()).then(() => attempt(record, body, startedAt));
+  const run = () => attempt(record, body, startedAt);
+  // With nothing ahead of it the request leaves now, before the page does anything else.
+  record.queue = record.pending > 1 ? record.queue.then(run) : run();
   return record.queue;
 }
 
@@ -388,7 +390,7 @@ function openPanel(mode, passage, { record = null, presetTheme = null } = {}) {
 }
 
 function draftPassage() {
-  return passageFromUtf16(text, draft.u16Start, draft.u16End, { trim: false });
+  return passageFromUtf16(text, draft.u16Start, draft.u16End, { trim: false, index });
 }
 
 function closePanel({ refocus = true } = {}) {
@@ -428,8 +430,11 @@ function saveDraft(startedAt) {
   setExtent(record, passage.u16Start, passage.u16End);
   applyLabels(record, { ...values, stance_target: record.stance_target, status: record.status });
   rememberSourceName(values.attributed_source.name);
-  closePanel();
+  painter.select(null);
   send(record, startedAt, previous ?? record);
+  // Hiding the focused panel and focusing the text force style and layout passes: they
+  // wait until the request is on its way.
+  closePanel();
   caret.collapse(record.u16End);
 }
 
@@ -485,7 +490,7 @@ function openRecord(record) {
     repaintAll();
     return;
   }
-  openPanel("edit", passageFromUtf16(text, record.u16Start, record.u16End, { trim: false }), { record });
+  openPanel("edit", passageFromUtf16(text, record.u16Start, record.u16End, { trim: false, index }), { record });
 }
 
 function closeChooser() {
@@ -565,7 +570,7 @@ function settleMouseUp() {
   clearTimeout(timer);
   const selection = document.getSelection();
   const range = selection.rangeCount && !selection.isCollapsed ? selection.getRangeAt(0) : null;
-  const passage = range ? passageFromRange(text, container, range) : null;
+  const passage = range ? passageFromRange(text, container, range, { index }) : null;
   const segment = container.contains(event.target) ? painter.segmentFor(event.target) : null;
   caret.adoptSelection();
   flushDeferred();
@@ -611,7 +616,7 @@ container.addEventListener("keydown", (event) => {
   if (event.key === "Enter") {
     event.preventDefault();
     if (!caret.collapsed) {
-      const passage = passageFromUtf16(text, caret.start, caret.end);
+      const passage = passageFromUtf16(text, caret.start, caret.end, { index });
       if (passage) openPanel("new", passage);
     } else {
       const rect = caret.rectAt(caret.focus);
@@ -621,7 +626,7 @@ container.addEventListener("keydown", (event) => {
   }
   if (!caret.collapsed && panel && !event.shiftKey && panel.themeKeys.has(event.key.toLowerCase())) {
     event.preventDefault();
-    const passage = passageFromUtf16(text, caret.start, caret.end);
+    const passage = passageFromUtf16(text, caret.start, caret.end, { index });
     if (passage) openPanel("new", passage, { presetTheme: panel.themeKeys.get(event.key.toLowerCase()) });
   }
 });
