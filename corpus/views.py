@@ -30,7 +30,7 @@ def documents_with_progress(user, projects, roles):
     counts as in progress until it is marked done. Where a project is closed to unassigned
     work, annotators see only the documents assigned to them or already begun.
     """
-    mine = Assignment.objects.filter(document=OuterRef("pk"), annotator=user)
+    mine = Assignment.objects.filter(document=OuterRef("pk"), annotator=user).order_by()
     own_spans = (
         Span.objects.filter(document=OuterRef("pk"), annotator=user)
         .order_by().values("document").annotate(n=Count("pk")).values("n")
@@ -64,13 +64,20 @@ def documents_with_progress(user, projects, roles):
     return documents
 
 
-def progress_counts(rows):
-    """Sum (status, count) rows into the figures a progress line shows."""
-    counts = {status: 0 for status in Status.values}
-    for status, n in rows:
-        counts[status] += n
-    counts["total"] = sum(counts.values())
-    return counts
+def progress_counts(documents):
+    """Count documents per status for each project, in one query.
+
+    The statuses are counted inside the aggregates rather than grouped on, so that no database
+    is asked to group by an expression holding correlated subqueries.
+    """
+    rows = documents.order_by().values("project_id").annotate(
+        total=Count("pk"),
+        **{status: Count("pk", filter=Q(my_status=status)) for status in Status.values},
+    )
+    return {row.pop("project_id"): row for row in rows}
+
+
+NO_PROGRESS = {"total": 0, **{status: 0 for status in Status.values}}
 
 
 def roles_of(user):
@@ -81,19 +88,13 @@ def roles_of(user):
 def project_list(request):
     projects = list(Project.objects.for_user(request.user).order_by("name"))
     roles = roles_of(request.user)
-    by_project = {}
-    rows = (
-        documents_with_progress(request.user, projects, roles)
-        .order_by().values_list("project_id", "my_status").annotate(n=Count("pk"))
-    )
-    for project_id, status, n in rows:
-        by_project.setdefault(project_id, []).append((status, n))
+    counts = progress_counts(documents_with_progress(request.user, projects, roles))
     spans = dict(
         Span.objects.filter(annotator=request.user, document__project__in=projects)
         .order_by().values_list("document__project_id").annotate(n=Count("pk"))
     )
     for project in projects:
-        project.progress = progress_counts(by_project.get(project.pk, []))
+        project.progress = dict(counts.get(project.pk, NO_PROGRESS))
         project.progress["spans"] = spans.get(project.pk, 0)
         project.my_role = Membership.Role(roles[project.pk]).label
     return render(request, "corpus/project_list.html", {"projects": projects})
@@ -109,7 +110,7 @@ def project_for(request, slug):
 def project_detail(request, slug):
     project, role = project_for(request, slug)
     all_documents = documents_with_progress(request.user, [project], {project.pk: role})
-    progress = progress_counts(all_documents.order_by().values_list("my_status").annotate(n=Count("pk")))
+    progress = progress_counts(all_documents).get(project.pk, NO_PROGRESS)
 
     filters = {name: request.GET.get(name, "").strip() for name in ("q", "genre", "outlet", "status")}
     documents = all_documents
