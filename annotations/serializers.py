@@ -18,27 +18,6 @@ def iso(value):
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
-def iso_from_db_text(text):
-    """A UTC date-time as the database prints it, as iso() would write it.
-
-    SQLite stores "2025-05-01 10:00:00.123456"; PostgreSQL, in the UTC sessions Django opens,
-    prints "2025-05-01 10:00:00.12+00" (trailing zeros of the fraction dropped).
-    """
-    if text.endswith("+00"):
-        text = text[:-3]
-    elif text.endswith("+00:00"):
-        text = text[:-6]
-    whole, dot, fraction = text.partition(".")
-    return whole.replace(" ", "T", 1) + (dot + fraction.ljust(6, "0") if dot else "") + "Z"
-
-
-def uuid_from_db_text(text):
-    """A UUID as the database prints it (SQLite: 32 hex digits), with the usual dashes."""
-    if len(text) == 32:
-        return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
-    return text
-
-
 class DocumentField(serializers.PrimaryKeyRelatedField):
     """A document id, looked up only among the documents of the requesting user's projects."""
 
@@ -127,20 +106,9 @@ class SpanSerializer(serializers.ModelSerializer):
         span.annotator = instance.annotator
         return span
 
-    # What SpanViewSet.list selects: the span's columns plus names and theme codes joined in SQL.
-    ROW_FIELDS = (
-        "id_text", "document_id", "document_external_id", "start", "end", "text", "prefix", "suffix", "theme_list",
-        "stance_key", "stance_target", "source_reliability", "info_credibility", "source_type", "source_name",
-        "source_affiliation", "source_via", "claim_type", "note", "status", "annotator_username", "version",
-        "created_text", "updated_text",
-    )
-
     def to_representation(self, span):
-        # Written out by hand: a document page lists hundreds of spans, and DRF's
-        # per-field machinery costs more than the query. Keys match Meta.fields.
-        # Theme codes come sorted, so every path lists a span's themes alike.
-        if isinstance(span, dict):
-            return self._row_representation(span)
+        # Written out by hand: DRF's per-field machinery costs more than the query. Keys match
+        # Meta.fields and span_json.span_json (lists), theme codes sorted on every path.
         codes = getattr(span, "theme_codes", None)
         return {
             "id": str(span.pk),
@@ -168,38 +136,6 @@ class SpanSerializer(serializers.ModelSerializer):
             "created_at": iso(span.created_at),
             "updated_at": iso(span.updated_at),
             "admiralty": span.admiralty,
-        }
-
-    @staticmethod
-    def _row_representation(row):
-        reliability, credibility = row["source_reliability"], row["info_credibility"]
-        return {
-            "id": uuid_from_db_text(row["id_text"]),
-            "document": row["document_id"],
-            "document_external_id": row["document_external_id"],
-            "start": row["start"],
-            "end": row["end"],
-            "text": row["text"],
-            "prefix": row["prefix"],
-            "suffix": row["suffix"],
-            "themes": sorted(row["theme_list"].split(",")) if row["theme_list"] else [],
-            "stance": row["stance_key"],
-            "stance_target": row["stance_target"],
-            "source_reliability": reliability,
-            "info_credibility": credibility,
-            "attributed_source": {
-                "type": row["source_type"], "name": row["source_name"],
-                "affiliation": row["source_affiliation"], "via": row["source_via"],
-            },
-            "claim_type": row["claim_type"],
-            "note": row["note"],
-            "status": row["status"],
-            "annotator": row["annotator_username"],
-            "version": row["version"],
-            "created_at": iso_from_db_text(row["created_text"]),
-            "updated_at": iso_from_db_text(row["updated_text"]),
-            # As Span.admiralty: both grades or nothing.
-            "admiralty": f"{reliability}{credibility}" if reliability and credibility is not None else "",
         }
 
 
