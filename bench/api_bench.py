@@ -160,6 +160,15 @@ class Server:
                     raise RuntimeError("gunicorn did not start") from None
                 time.sleep(0.2)
 
+    def worker_cpu(self):
+        """CPU seconds the worker has used so far: unlike wall time, barely moved by other load."""
+        try:
+            children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+            fields = Path(f"/proc/{children[0]}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            return float("nan")
+
     def stop(self):
         self.process.send_signal(signal.SIGTERM)
         try:
@@ -198,12 +207,12 @@ def percentile(values, fraction):
     return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
-def run(port, data, args, rng):
+def run(server, data, args, rng):
     from annotations.models import Span
 
     results, notes = {}, []
-    annotator = Client(port, data["annotator_token"])
-    manager = Client(port, data["manager_token"])
+    annotator = Client(server.port, data["annotator_token"])
+    manager = Client(server.port, data["manager_token"])
     try:
         # Warm the worker (imports, URL resolver, first queries) before anything is timed.
         for _ in range(20):
@@ -212,6 +221,7 @@ def run(port, data, args, rng):
 
         bodies = [json.dumps(span_item(rng, rng.choice(data["documents"]))) for _ in range(args.creates)]
         history_before = Span.history.count()
+        cpu = server.worker_cpu()
         timings = []
         ids = []
         for body in bodies:
@@ -221,20 +231,26 @@ def run(port, data, args, rng):
         recorded = Span.history.filter(id__in=ids[:500], history_type="+").count()
         results["span create, median"] = statistics.median(timings) * 1000
         results["span create, p95"] = percentile(timings, 0.95) * 1000
+        cpu = (server.worker_cpu() - cpu) / len(timings)
         notes.append(f"span create: {args.creates} requests, mean {statistics.mean(timings) * 1000:.2f} ms, "
+                     f"server CPU {cpu * 1000:.2f} ms per request, "
                      f"max {max(timings) * 1000:.1f} ms; history rows written {Span.history.count() - history_before} "
                      f"({recorded} of the first 500 spans have their '+' record)")
 
         timings = []
+        cpu = server.worker_cpu()
         for _ in range(args.list_repeats):
             elapsed, raw = annotator.request("GET", f"/api/spans/?document={data['listed']}&page_size=1000")
             timings.append(elapsed)
         listed = len(json.loads(raw)["results"])
         results["GET 500 spans of a document, median"] = statistics.median(timings) * 1000
+        cpu = (server.worker_cpu() - cpu) / len(timings)
         notes.append(f"GET spans: {listed} spans per response, {len(raw) / 1024:.0f} KiB, "
+                     f"server CPU {cpu * 1000:.2f} ms per request, "
                      f"p95 {percentile(timings, 0.95) * 1000:.2f} ms over {args.list_repeats} requests")
 
         timings = []
+        cpu = server.worker_cpu()
         for round_ in range(args.rounds):
             records = [{"external_id": f"bulk-{round_}-{n}", "title": f"Bulk {n}",
                         "text": text_of(rng, 5000, f"Bulk document {round_}-{n}."), "outlet": "Bench"}
@@ -245,10 +261,12 @@ def run(port, data, args, rng):
                 raise RuntimeError("the document batch was not stored whole")
             timings.append(elapsed)
         results["bulk create 1,000 documents of 5,000 chars"] = statistics.median(timings)
-        notes.append(f"bulk documents: {len(body) / 1e6:.1f} MB per request; rounds "
+        cpu = (server.worker_cpu() - cpu) / len(timings)
+        notes.append(f"bulk documents: {len(body) / 1e6:.1f} MB per request, server CPU {cpu:.3f} s per request; rounds "
                      + ", ".join(f"{t:.3f}" for t in timings) + " s")
 
         timings = []
+        cpu = server.worker_cpu()
         for _ in range(args.rounds):
             items = [span_item(rng, rng.choice(data["documents"])) for _ in range(10_000)]
             body = json.dumps(items)
@@ -257,7 +275,8 @@ def run(port, data, args, rng):
                 raise RuntimeError("the span batch was not stored whole")
             timings.append(elapsed)
         results["bulk create 10,000 spans"] = statistics.median(timings)
-        notes.append(f"bulk spans: {len(body) / 1e6:.1f} MB per request; rounds "
+        cpu = (server.worker_cpu() - cpu) / len(timings)
+        notes.append(f"bulk spans: {len(body) / 1e6:.1f} MB per request, server CPU {cpu:.3f} s per request; rounds "
                      + ", ".join(f"{t:.3f}" for t in timings) + " s")
     finally:
         annotator.close()
@@ -317,7 +336,7 @@ def main():
         data = build(rng)
         print(f"Built the data in {time.perf_counter() - started:.1f} s; starting gunicorn (1 worker, DEBUG off)")
         server = Server(env)
-        results, notes = run(server.port, data, args, rng)
+        results, notes = run(server, data, args, rng)
     finally:
         if server is not None:
             server.stop()
