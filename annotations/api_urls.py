@@ -14,6 +14,9 @@ from .imports import SpanImportView
 app_name = "api"
 
 router = DefaultRouter()
+# "<path>.json" routes answered 500 on every extra action (members, schema, status, bulk) and no
+# client uses them; ?format= still picks a renderer.
+router.include_format_suffixes = False
 router.register("projects", ProjectViewSet, basename="project")
 router.register("documents", DocumentViewSet, basename="document")
 router.register("spans", SpanViewSet, basename="span")
