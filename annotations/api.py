@@ -27,7 +27,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from .bulk import MAX_BULK_SPANS, SpansRefused, spans_bulk_create
 from .models import InfoCredibility, SourceReliability, Span
 from .serializers import SpanBulkResultSerializer, SpanSerializer
-from .span_json import ISOTimestamp, span_json
+from .span_json import ISOTimestamp, SpanJSON
 from .services import StaleSpan, span_delete
 
 
@@ -271,7 +271,7 @@ class SpanViewSet(viewsets.ModelViewSet):
         if self.action == "list":
             # Each row's JSON comes from the database (see span_json), with the creation time
             # the cursor needs; one query for the page, however many spans it holds.
-            return spans.annotate(created_iso=ISOTimestamp("created_at"), row_json=span_json()).values_list(
+            return spans.annotate(created_iso=ISOTimestamp("created_at"), row_json=SpanJSON()).values_list(
                 "created_iso", "row_json"
             )
         return spans.select_related("document__project", "annotator", "stance")

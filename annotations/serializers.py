@@ -108,7 +108,7 @@ class SpanSerializer(serializers.ModelSerializer):
 
     def to_representation(self, span):
         # Written out by hand: DRF's per-field machinery costs more than the query. Keys match
-        # Meta.fields and span_json.span_json (lists), theme codes sorted on every path.
+        # Meta.fields and span_json.SpanJSON (lists), theme codes sorted on every path.
         codes = getattr(span, "theme_codes", None)
         return {
             "id": str(span.pk),
