@@ -17,7 +17,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, serializers
 from rest_framework.exceptions import APIException
-from rest_framework.parsers import MultiPartParser
+from rest_framework.parsers import BaseParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from simple_history.models import HistoricalRecords
@@ -404,11 +404,24 @@ class LinesRefused(ItemsInvalid):
         APIException.__init__(self, f"{len(report.errors)} line(s) refused; nothing was imported.", code="invalid")
 
 
+class UnreadJsonlParser(BaseParser):
+    """Accept a JSONL body without reading it: the view reads request.body itself.
+
+    A browser session's CSRF check looks for the token among the form fields, which makes DRF
+    parse the body; without a parser for JSONL that answered 415 to a request carrying its token.
+    """
+
+    media_type = "application/x-ndjson"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return {}
+
+
 class SpanImportView(APIView):
     """POST /api/projects/<slug>/import-spans/: a JSONL export (raw body or multipart "file"); managers only."""
 
-    # Multipart for the "file" field; a raw JSONL body is read as it is, without a parser.
-    parser_classes = [MultiPartParser]
+    # Multipart for the "file" field; a raw JSONL body passes its parser unread and is read as it is.
+    parser_classes = [MultiPartParser, UnreadJsonlParser]
 
     @extend_schema(
         summary="Import spans from a JSONL export, all or nothing",

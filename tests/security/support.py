@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 
 from annotations.curation import gold_accept
+from annotations.exports import export_spans, export_stream
 from annotations.models import Assignment, Curation, Span, StanceValue, Theme
 from annotations.services import span_create
 from corpus.models import Document, Membership, Project
@@ -115,3 +116,8 @@ def fingerprint():
 def changed(before, after):
     """The names of the parts of two fingerprints that differ."""
     return sorted(name for name in before if before[name] != after[name])
+
+
+def jsonl_export(project):
+    """The project's spans as the canonical JSONL export, which import-spans reads back."""
+    return b"".join(export_stream(project, "jsonl", spans=export_spans(project)))

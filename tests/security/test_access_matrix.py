@@ -28,6 +28,7 @@ from corpus.models import Document
 
 from .support import (
     ALICE_SECRET, BOB_SECRET, P_ROLES, P_SECRET, Q_ROLES, Q_SECRET, ROLES, build_world, changed, fingerprint,
+    jsonl_export,
 )
 
 LOGIN = "login"  # 302 to the login form
@@ -181,8 +182,8 @@ API_CASES = [
     Case("api export gold", "GET", lambda w: f"/api/projects/{w.p.slug}/export/?gold=true", api(200), api=True),
     Case("api export of the teammate", "GET", lambda w: f"/api/projects/{w.p.slug}/export/?annotator=teammate",
          api(200), api=True),
-    Case("api import spans", "POST", lambda w: f"/api/projects/{w.p.slug}/import-spans/", api(403, manager=400),
-         api=True, data=lambda w: b"not json\n", content_type="application/x-ndjson"),
+    Case("api import spans", "POST", lambda w: f"/api/projects/{w.p.slug}/import-spans/", api(403, manager=200),
+         api=True, data=lambda w: jsonl_export(w.p), content_type="application/x-ndjson"),
     Case("api document create", "POST", lambda w: "/api/documents/",
          api(403, manager=201, superuser=400, outsiders=400), api=True,
          data=lambda w: {"project": w.p.slug, "external_id": "new-1", "text": "A new text."}),
