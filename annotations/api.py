@@ -7,7 +7,8 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Exists, OuterRef, Q
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.views.defaults import page_not_found
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -174,6 +175,13 @@ def expected_version(request, data=None):
     return value
 
 
+def not_found(request, exception=None):
+    """The 404 of a URL no route matches: under /api/ in the API's error shape, Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"error": {"status": 404, "code": "not_found", "message": "Not found."}}, status=404)
+    return page_not_found(request, exception)
+
+
 def error_response(status_code, code, message, **extra):
     """A refusal in the shared error shape, for views that answer without raising."""
     return Response({"error": {"status": status_code, "code": code, "message": message, **extra}}, status=status_code)
@@ -190,7 +198,8 @@ ERROR_RESPONSE = inline_serializer(
         "current_version": serializers.IntegerField(required=False),
     })},
 )
-ERRORS = {400: ERROR_RESPONSE, 401: ERROR_RESPONSE, 403: ERROR_RESPONSE, 404: ERROR_RESPONSE}
+# 415: a body in a type the endpoint does not read, or one its parser cannot make sense of.
+ERRORS = {400: ERROR_RESPONSE, 401: ERROR_RESPONSE, 403: ERROR_RESPONSE, 404: ERROR_RESPONSE, 415: ERROR_RESPONSE}
 VERSION_HEADER = OpenApiParameter(
     "If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
     description='The version you read, e.g. "3"; alternative to the "version" field.',

@@ -79,6 +79,8 @@ class _Schema:
     def __init__(self, items, user):
         items = [item for item in items if isinstance(item, dict)]
         ids = {_as_int(item.get("document")) for item in items} - {None}
+        # No row has an id past 64 bits, and SQLite and PostgreSQL refuse the query outright (a 500).
+        ids = {pk for pk in ids if -(2**63) <= pk < 2**63}
         codes = {code for item in items if isinstance(item.get("themes"), list)
                  for code in item["themes"] if isinstance(code, str)}
         keys = {item.get("stance") for item in items if isinstance(item.get("stance"), str)}

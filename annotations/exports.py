@@ -31,6 +31,7 @@ from rest_framework.views import APIView
 
 from corpus.models import Document, Membership, Project
 
+from .api import ERRORS
 from .models import InfoCredibility, SourceReliability, Span, StanceValue, Theme
 
 SCHEMA_VERSION = "1.0"
@@ -759,7 +760,12 @@ class ProjectExportView(APIView):
                              description="Only spans changed after this moment, for incremental pulls."),
             OpenApiParameter("gold", OpenApiTypes.BOOL, required=False),
         ],
-        responses={(200, "application/x-ndjson"): OpenApiTypes.STR},
+        responses={
+            (200, "application/x-ndjson"): OpenApiTypes.STR,  # jsonl and doccano: one JSON object a line
+            (200, "text/csv"): OpenApiTypes.STR,
+            (200, "application/ld+json"): OpenApiTypes.OBJECT,  # webannotation: one AnnotationCollection
+            **ERRORS,
+        },
     )
     def get(self, request, slug):
         project = get_object_or_404(Project.objects.for_user(request.user), slug=slug)

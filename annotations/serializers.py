@@ -1,4 +1,5 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from corpus.models import Document
@@ -39,6 +40,11 @@ class AttributedSourceSerializer(serializers.Serializer):
     via = serializers.CharField(max_length=200, allow_blank=True, required=False)
 
 
+@extend_schema_field({"type": "string", "enum": list(Span.Status.values)})
+class SpanStatusField(serializers.ChoiceField):
+    """Reads give any status; the schema says so, though writes take only draft or submitted."""
+
+
 class SpanSerializer(serializers.ModelSerializer):
     """A labeled passage; offsets are code points of the document text and `text` must equal text[start:end]."""
 
@@ -51,7 +57,7 @@ class SpanSerializer(serializers.ModelSerializer):
         allow_null=True, allow_blank=True, required=False, help_text="A stance key of the project, e.g. NEUTRAL."
     )
     attributed_source = AttributedSourceSerializer(required=False)
-    status = serializers.ChoiceField(
+    status = SpanStatusField(
         choices=[Span.Status.DRAFT, Span.Status.SUBMITTED], required=False,
         help_text="Annotators write draft or submitted; gold and rejected come from curation.",
     )

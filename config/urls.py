@@ -14,3 +14,6 @@ urlpatterns = [
     path("", include("annotations.urls")),
     path("", include("annotations.curation_urls")),
 ]
+
+# API clients read every refusal in one JSON shape, a URL that matches no route included.
+handler404 = "annotations.api.not_found"

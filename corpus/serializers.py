@@ -76,6 +76,8 @@ class DocumentSerializer(serializers.ModelSerializer):
     my_status = serializers.CharField(
         read_only=True, help_text="Your progress on it: not_started, in_progress or done."
     )
+    # A plain string in the schema: most documents have no URL, and "" is no "uri".
+    url = serializers.CharField(read_only=True, help_text="The source's URL; empty when unknown.")
 
     class Meta:
         model = Document
