@@ -1,5 +1,7 @@
 """REST API for spans, and what every API view shares: errors, paging, access rules."""
 import re
+from datetime import datetime
+from datetime import timezone as dt_timezone
 
 import django_filters
 from django import forms
@@ -227,6 +229,23 @@ class IntegerFilter(django_filters.NumberFilter):
     field_class = forms.IntegerField
 
 
+def as_utc(moment):
+    """An aware moment in UTC, clamped to the calendar's ends.
+
+    Python takes offsets up to 23:59 but PostgreSQL refuses any beyond 15:59 and fails the query
+    (a 500), so filters compare in UTC; a moment that UTC pushes past year 1 or 9999 clamps.
+    """
+    try:
+        return moment.astimezone(dt_timezone.utc)
+    except OverflowError:
+        return (datetime.min if moment.year == 1 else datetime.max).replace(tzinfo=dt_timezone.utc)
+
+
+class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
+    def filter(self, qs, value):
+        return super().filter(qs, as_utc(value) if value is not None and value.tzinfo is not None else value)
+
+
 class SpanFilter(django_filters.FilterSet):
     project = django_filters.CharFilter(field_name="document__project__slug", help_text="Project slug.")
     document = IntegerFilter(field_name="document_id", help_text="Document id.")
@@ -238,7 +257,7 @@ class SpanFilter(django_filters.FilterSet):
     source_reliability = django_filters.ChoiceFilter(choices=SourceReliability.choices)
     info_credibility = django_filters.TypedChoiceFilter(choices=InfoCredibility.choices, coerce=int)
     status = django_filters.ChoiceFilter(choices=Span.Status.choices)
-    updated_since = django_filters.IsoDateTimeFilter(
+    updated_since = UtcDateTimeFilter(
         field_name="updated_at", lookup_expr="gt", help_text="ISO 8601 date-time; spans changed after it."
     )
 

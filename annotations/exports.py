@@ -31,7 +31,7 @@ from rest_framework.views import APIView
 
 from corpus.models import Document, Membership, Project
 
-from .api import ERRORS
+from .api import ERRORS, as_utc
 from .models import InfoCredibility, SourceReliability, Span, StanceValue, Theme
 
 SCHEMA_VERSION = "1.0"
@@ -119,7 +119,9 @@ def parse_filters(params):
         if moment is None:
             errors["updated_since"] = [f"Use an ISO 8601 date and time such as 2025-05-01T10:00:00Z, not {value!r}."]
         else:
-            filters["updated_since"] = moment if timezone.is_aware(moment) else moment.replace(tzinfo=dt_timezone.utc)
+            filters["updated_since"] = (
+                as_utc(moment) if timezone.is_aware(moment) else moment.replace(tzinfo=dt_timezone.utc)
+            )
     if (value := text("gold")) is not None:
         lowered = value.lower()
         if lowered in {"true", "1", "yes"}:

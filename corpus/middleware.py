@@ -1,4 +1,9 @@
+import re
+
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpResponseBadRequest, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 
 
 class ContentSecurityPolicyMiddleware:
@@ -13,3 +18,43 @@ class ContentSecurityPolicyMiddleware:
         if policy and "Content-Security-Policy" not in response:
             response["Content-Security-Policy"] = policy
         return response
+
+
+class RefuseNulMiddleware:
+    """Answer 400 to a request whose path, query or form or JSON body holds a NUL character.
+
+    PostgreSQL stores no NUL in text and fails the whole query on one, so such a value would
+    otherwise crash the lookup or the save it reaches (a 500). Uploaded files are not looked at.
+    """
+
+    JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000", re.IGNORECASE)
+    FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if self.holds_nul(request):
+            message = "A NUL character (U+0000) cannot be stored; remove it from the request."
+            if request.path.startswith("/api/"):
+                return JsonResponse({"error": {"status": 400, "code": "invalid", "message": message}}, status=400)
+            return HttpResponseBadRequest(message)
+        return self.get_response(request)
+
+    def holds_nul(self, request):
+        if "\x00" in request.path or self.form_holds_nul(request.GET):
+            return True
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            return False
+        try:
+            if request.content_type in self.FORMS:
+                return self.form_holds_nul(request.POST)
+            # JSON, JSONL, or a raw body a view reads as text.
+            return b"\x00" in request.body or self.JSON_NUL.search(request.body) is not None
+        except (RequestDataTooBig, MultiPartParserError):
+            # The view answers these itself (413, 400 in the API).
+            return False
+
+    @staticmethod
+    def form_holds_nul(form):
+        return any("\x00" in key or any("\x00" in value for value in values) for key, values in form.lists())

@@ -6,7 +6,9 @@ operation. They are sent as a manager of a seeded project, mostly at that projec
 documents, spans and members (a generated value is kept one time in five, so refusals are
 exercised too), through pytest-django's database, so the test runs on SQLite and PostgreSQL alike.
 """
+import json
 import zlib
+from urllib.parse import quote
 
 import pytest
 import schemathesis
@@ -104,3 +106,64 @@ def test_a_document_id_past_64_bits_is_refused_not_a_crash(seeded, document):
     for url, body in (("/api/spans/", item), ("/api/spans/bulk/", [item])):
         response = client.post(url, body, format="json")
         assert response.status_code == 400, (url, response.content)
+
+
+NUL = "a\x00b"
+NUL_REQUESTS = [
+    ("get", "/api/spans/?annotator=a%00b", None),
+    ("get", "/api/spans/?theme=a%00b&stance=a%00b", None),
+    ("get", "/api/documents/?search=a%00b&genre=a%00b&outlet=a%00b&language=a%00b", None),
+    ("get", "/api/projects/pelican/export/?annotator=a%00b", None),
+    ("get", "/api/projects/pelican/export/?theme=a%00b&stance=a%00b", None),
+    ("get", "/api/projects/pelican/agreement/?pair=a%00b,annotator", None),
+    ("patch", "/api/projects/pelican/members/a%00b/", {"role": "curator"}),
+    ("delete", "/api/projects/pelican/members/a%00b/", None),
+    ("post", "/api/projects/pelican/members/", {"username": NUL, "role": "annotator"}),
+    ("post", "/api/spans/", "span"),
+    ("post", "/api/spans/bulk/", "spans"),
+    ("patch", "own span", {"note": NUL, "source_name": NUL, "version": 1}),
+    ("post", "/api/documents/", {"project": "pelican", "external_id": NUL, "text": NUL, "title": NUL,
+                                 "metadata": {NUL: NUL}}),
+    ("post", "/api/projects/pelican/import-spans/", "jsonl"),
+    ("get", "/projects/pelican/?q=a%00b", None),
+    ("get", "/admin/corpus/document/?q=a%00b", None),
+]
+
+
+@pytest.mark.parametrize("method, url, body", NUL_REQUESTS, ids=[f"{m} {u}" for m, u, _ in NUL_REQUESTS])
+def test_a_nul_character_is_refused_not_a_crash(seeded, method, url, body):
+    """PostgreSQL stores no NUL in text; a request carrying one must be refused, not fail with 500."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {seeded.extra['token']}")
+    document = seeded.document
+    start = document.text.index("Analysts")
+    span = {"document": document.pk, "start": start, "end": start + 8, "text": "Analysts", "themes": ["TRADE"],
+            "note": NUL, "attributed_source": {"type": "", "name": NUL, "affiliation": NUL, "via": NUL},
+            "stance_target": NUL}
+    if url == "own span":
+        url = f"/api/spans/{seeded.extra['own_span'].pk}/"
+    kwargs = {"format": "json"}
+    if body == "span":
+        body = span
+    elif body == "spans":
+        body = [span]
+    elif body == "jsonl":
+        line = {"id": str(seeded.span.pk), "document_external_id": NUL, "text_sha256": NUL, "note": NUL}
+        body, kwargs = json.dumps(line).encode(), {"content_type": "application/x-ndjson"}
+
+    response = getattr(client, method)(url, body, **kwargs)
+
+    assert response.status_code < 500, response.content[:300]
+
+
+@pytest.mark.parametrize("moment", [
+    "2025-01-01T00:00:00+21:38", "0001-01-01T00:00:00+23:00", "9999-12-31T23:59:59-23:59",
+])
+def test_a_far_time_zone_offset_is_compared_in_utc_not_a_crash(seeded, moment):
+    """Python takes offsets up to 23:59, PostgreSQL only up to 15:59."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {seeded.extra['token']}")
+    since = quote(moment, safe="")
+
+    assert client.get(f"/api/spans/?updated_since={since}").status_code == 200
+    assert client.get(f"/api/projects/pelican/export/?updated_since={since}").status_code == 200
