@@ -17,17 +17,22 @@ from typing import Callable
 from urllib.parse import quote, urlencode
 
 import pytest
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.sessions.backends.db import SessionStore
 from django.core.management import call_command
+from django.db import connection
 
 from annotations.models import Span, Theme
 from corpus.models import Document
 
-from ..browser.conftest import ARTIFACTS
-from ..browser.support import log_in
+from ..browser.fixtures import ARTIFACTS
 from .payloads import FILE_NAME_PAYLOADS, PAYLOADS, markers_in, payload
 from .xss_world import URL_PAYLOAD, USERNAMES, build_xss_world
 
-pytestmark = pytest.mark.browser
+# django_db makes pytest-django create the test database even when this module runs alone;
+# without it the module-scoped data below would go to (and be flushed from) the real database.
+pytestmark = [pytest.mark.browser, pytest.mark.django_db]
 
 MODES = ("with-csp", "without-csp")
 SETTLE_MS = 300  # autofocus, ontoggle, onbegin and the like fire just after load
@@ -220,6 +225,16 @@ VIEWS = [
 ]
 
 
+def session_for(user):
+    """A logged-in session for user, as the login form would make it."""
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.save()
+    return session.session_key
+
+
 @pytest.fixture(scope="module")
 def xss_site(django_db_setup, django_db_blocker):
     """The payload project and a server of its own for this module.
@@ -230,12 +245,17 @@ def xss_site(django_db_setup, django_db_blocker):
     from pytest_django.live_server_helper import LiveServer
 
     with django_db_blocker.unblock():
+        name = str(connection.settings_dict["NAME"])
+        assert name.startswith("test_") or "memory" in name, f"refusing to fill and flush {name!r}: not a test database"
         server = None
         try:
             world = build_xss_world()
+            # Sessions made here are committed; one made inside a test's transaction would be
+            # invisible to the server's own connection on PostgreSQL.
+            sessions = {role: session_for(user) for role, user in world.users.items()}
             server = LiveServer("localhost")
             server._live_server_modified_settings.enable()
-            yield world, server
+            yield world, server, sessions
         finally:
             if server is not None:
                 server._live_server_modified_settings.disable()
@@ -277,7 +297,7 @@ class Probe:
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("view", VIEWS, ids=str)
 def test_no_payload_runs_or_becomes_markup(view, mode, browser, xss_site, report):
-    world, server = xss_site
+    world, server, sessions = xss_site
     context = browser.new_context(base_url=server.url, bypass_csp=mode == "without-csp",
                                   viewport={"width": 1400, "height": 900})
     context.set_default_timeout(15_000)
@@ -286,7 +306,8 @@ def test_no_payload_runs_or_becomes_markup(view, mode, browser, xss_site, report
         page = context.new_page()
         probe.watch(page)
         if view.role is not None:
-            log_in(page, server, world.users[view.role])
+            context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": sessions[view.role],
+                                  "url": server.url}])
         url = view.url(world)
         response = page.goto(url)
         assert response.status == 200, f"{url} answered {response.status}"
@@ -388,7 +409,7 @@ def test_the_payloads_are_many_and_distinct():
 
 def test_the_project_holds_each_payload_in_each_field(xss_site):
     """Each payload was stored where the pages read it, not refused or cut on the way in."""
-    world, _ = xss_site
+    world, _, _ = xss_site
     sink_spans = Span.objects.filter(document=world.sink, annotator=world.users["annotator"])
     assert {markers_in(s.note).pop()[:3] for s in sink_spans if s.note} == {f"p{i:02d}" for i in range(len(PAYLOADS))}
     assert len(world.documents) == len(PAYLOADS)
