@@ -4,6 +4,10 @@ from corpus.models import Membership
 
 from .factories import DocumentFactory, MembershipFactory, ProjectFactory, UserFactory
 
+# One registration of the Playwright fixtures: a second copy in another conftest would start
+# a second Playwright session, which the sync API refuses inside the first one's loop.
+pytest_plugins = ["tests.browser.fixtures"]
+
 
 @pytest.fixture
 def project(db):

@@ -1,2 +1,1 @@
-"""The browser tests here follow the same Chromium policy and share the one browser of tests/browser."""
-from ..browser.conftest import browser, pytest_runtest_setup  # noqa: F401 - fixture and hook re-exported
+"""The browser fixture comes from tests/browser/fixtures.py, registered once in tests/conftest.py."""
