@@ -55,6 +55,11 @@ def browser():
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         yield chromium
+        # While Playwright's loop runs, Django keeps this thread's connections apart from the
+        # ones made before it; close those now, or PostgreSQL's test database cannot be dropped.
+        from django.db import connections
+
+        connections.close_all()
         chromium.close()
 
 
