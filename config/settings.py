@@ -1,5 +1,6 @@
 """Lectern settings: one module, every deployment difference comes from the environment."""
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -56,6 +57,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
     "rest_framework",
     "rest_framework.authtoken",
     "django_filters",
@@ -78,6 +80,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "corpus.middleware.ContentSecurityPolicyMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last, so that its lock-out page replaces the login form's answer on the way out.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -155,6 +159,46 @@ STORAGES = {
 # collectstatic (benchmarks, a quick trial) still has its scripts and styles.
 WHITENOISE_USE_FINDERS = envbool("WHITENOISE_USE_FINDERS", True)
 
+AUTHENTICATION_BACKENDS = [
+    "corpus.logins.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# Password guessing: after LECTERN_LOGIN_FAILURE_LIMIT failed logins for one username, or from
+# one client address, every login for it is refused (the right password too) until
+# LECTERN_LOGIN_LOCKOUT_SECONDS after the last failure. django-axes counts in the database,
+# so every worker and server sees the same counts.
+LECTERN_LOGIN_FAILURE_LIMIT = envint("LECTERN_LOGIN_FAILURE_LIMIT", 5)
+LECTERN_LOGIN_LOCKOUT_SECONDS = envint("LECTERN_LOGIN_LOCKOUT_SECONDS", 15 * 60)
+if LECTERN_LOGIN_FAILURE_LIMIT < 1:
+    raise ImproperlyConfigured("LECTERN_LOGIN_FAILURE_LIMIT must be at least 1")
+if LECTERN_LOGIN_LOCKOUT_SECONDS < 1:
+    raise ImproperlyConfigured("LECTERN_LOGIN_LOCKOUT_SECONDS must be at least 1")
+# Behind N proxies that each append to X-Forwarded-For, the client is the N-th address from
+# the right; 0 (no proxy) takes the connection's own address. Leaving it 0 behind a proxy
+# would count every client's failures as the proxy's and lock everyone out together.
+LECTERN_PROXY_COUNT = envint("LECTERN_PROXY_COUNT", 0)
+if LECTERN_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("LECTERN_PROXY_COUNT must be 0 or more")
+AXES_FAILURE_LIMIT = LECTERN_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(seconds=LECTERN_LOGIN_LOCKOUT_SECONDS)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# Knocking during a lock-out neither counts nor extends it, so the window is the same for
+# the owner who retries as for the one guessing.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# Axes' own reset would also clear the address's count, so that a guesser holding any
+# account could log into it between guesses and never be stopped; corpus.logins resets
+# the username's count alone.
+AXES_RESET_ON_SUCCESS = False
+AXES_CLIENT_IP_CALLABLE = "corpus.logins.client_ip"
+AXES_LOCKOUT_CALLABLE = "corpus.logins.lockout_response"
+AXES_DISABLE_ACCESS_LOG = True
+AXES_ENABLE_ADMIN = False  # corpus/admin.py shows the attempts alone
+AXES_VERBOSE = False
+# Its warnings (each failure, each lock-out) name the username and address: that is what an
+# operator needs to see. The password is never logged.
+AXES_SENSITIVE_PARAMETERS = []
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "corpus:project-list"
 LOGOUT_REDIRECT_URL = "login"
@@ -222,4 +266,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # Failures and lock-outs are warnings; the steps in between are not worth a line each.
+    "loggers": {"axes": {"level": "WARNING"}},
 }

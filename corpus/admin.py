@@ -1,3 +1,5 @@
+from axes.admin import AccessAttemptAdmin
+from axes.models import AccessAttempt
 from django import forms
 from django.contrib import admin
 from django.db.models import Count, Exists, OuterRef
@@ -16,6 +18,10 @@ from .services import SUPPORTED_SUFFIXES, documents_import, normalize_text
 admin.site.site_header = "Lectern administration"
 admin.site.site_title = "Lectern admin"
 admin.site.index_title = "Corpus, schema and spans"
+
+# Failed logins that count toward a lock-out (see settings); deleting a row lifts its lock-out
+# early. Axes' logs of every login and failure are switched off, so their pages would be empty.
+admin.site.register(AccessAttempt, AccessAttemptAdmin)
 
 
 class MembershipInline(admin.TabularInline):

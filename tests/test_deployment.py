@@ -3,6 +3,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from django.urls import reverse
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,6 +46,19 @@ def test_a_bad_boolean_in_the_environment_is_refused(tmp_path):
     result = manage(env, "check")
     assert result.returncode != 0
     assert "SECURE_SSL_REDIRECT must be a boolean" in result.stderr
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("LECTERN_LOGIN_FAILURE_LIMIT", "0", "LECTERN_LOGIN_FAILURE_LIMIT must be at least 1"),
+    ("LECTERN_LOGIN_LOCKOUT_SECONDS", "soon", "LECTERN_LOGIN_LOCKOUT_SECONDS must be an integer"),
+    ("LECTERN_PROXY_COUNT", "-1", "LECTERN_PROXY_COUNT must be 0 or more"),
+])
+def test_a_login_throttle_that_cannot_work_is_refused(tmp_path, name, value, message):
+    env = production_env(tmp_path)
+    env[name] = value
+    result = manage(env, "check")
+    assert result.returncode != 0
+    assert message in result.stderr
 
 
 def test_pages_carry_the_security_headers(client, db):

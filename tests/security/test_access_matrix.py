@@ -404,6 +404,7 @@ def admin_urls(world):
                                   end=7, text="Nothing")
     span_delete(span=deleted)
     Group.objects.get_or_create(name="Editors")
+    Client().post(reverse("login"), {"username": "newcomer", "password": "a wrong guess"})  # an AccessAttempt
     examples = {}
     for model, model_admin in admin.site._registry.items():
         meta = model._meta
