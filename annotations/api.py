@@ -201,7 +201,9 @@ ERROR_RESPONSE = inline_serializer(
     })},
 )
 # 415: a body in a type the endpoint does not read, or one its parser cannot make sense of.
-ERRORS = {400: ERROR_RESPONSE, 401: ERROR_RESPONSE, 403: ERROR_RESPONSE, 404: ERROR_RESPONSE, 415: ERROR_RESPONSE}
+# 429: more requests than the client's rate (annotations.throttling), with Retry-After.
+ERRORS = {400: ERROR_RESPONSE, 401: ERROR_RESPONSE, 403: ERROR_RESPONSE, 404: ERROR_RESPONSE, 415: ERROR_RESPONSE,
+          429: ERROR_RESPONSE}
 VERSION_HEADER = OpenApiParameter(
     "If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
     description='The version you read, e.g. "3"; alternative to the "version" field.',

@@ -288,3 +288,14 @@ class Curation(models.Model):
 
     def __str__(self):
         return f"{self.document}: {self.get_status_display()} by {self.curator}"
+
+
+class ApiRequestCount(models.Model):
+    """Requests one API client made in its current throttling window (see annotations.throttling)."""
+
+    key = models.CharField(max_length=80, primary_key=True)
+    window_start = models.BigIntegerField(help_text="Unix time at which the counted window began.")
+    hits = models.PositiveIntegerField()
+
+    def __str__(self):
+        return f"{self.key}: {self.hits} since {self.window_start}"

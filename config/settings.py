@@ -1,5 +1,6 @@
 """Lectern settings: one module, every deployment difference comes from the environment."""
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -29,6 +30,14 @@ def envint(name, default):
         return int(value)
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from None
+
+
+def envrate(name, default):
+    value = os.environ.get(name) or default
+    if not re.fullmatch(r"[1-9][0-9]*/(s|sec|m|min|h|hour|d|day)", value.strip()):
+        raise ImproperlyConfigured(f"{name} must be a number of requests per s, min, hour or day, e.g. 60/min; "
+                                   f"got {value!r}")
+    return value.strip()
 
 
 def envlist(name, default):
@@ -225,7 +234,17 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "annotations.api.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "annotations.throttling.UserRateThrottle",
+        "annotations.throttling.AnonRateThrottle",
+    ],
 }
+# Requests per signed-in user (token or session), and per address for the few endpoints open to
+# anonymous requests (the schema and its reference page). Beyond it the API answers 429 with
+# Retry-After. Counted in the database (annotations.throttling), shared by all workers and servers.
+# The workbench saves on every key press and scripts loop over spans: the user rate is generous.
+LECTERN_API_USER_RATE = envrate("LECTERN_API_USER_RATE", "6000/min")
+LECTERN_API_ANON_RATE = envrate("LECTERN_API_ANON_RATE", "60/min")
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Lectern API",

@@ -52,8 +52,10 @@ def test_a_bad_boolean_in_the_environment_is_refused(tmp_path):
     ("LECTERN_LOGIN_FAILURE_LIMIT", "0", "LECTERN_LOGIN_FAILURE_LIMIT must be at least 1"),
     ("LECTERN_LOGIN_LOCKOUT_SECONDS", "soon", "LECTERN_LOGIN_LOCKOUT_SECONDS must be an integer"),
     ("LECTERN_PROXY_COUNT", "-1", "LECTERN_PROXY_COUNT must be 0 or more"),
+    ("LECTERN_API_USER_RATE", "lots", "LECTERN_API_USER_RATE must be a number of requests per"),
+    ("LECTERN_API_ANON_RATE", "0/min", "LECTERN_API_ANON_RATE must be a number of requests per"),
 ])
-def test_a_login_throttle_that_cannot_work_is_refused(tmp_path, name, value, message):
+def test_a_throttle_setting_that_cannot_work_is_refused(tmp_path, name, value, message):
     env = production_env(tmp_path)
     env[name] = value
     result = manage(env, "check")

@@ -146,7 +146,7 @@ def test_the_openapi_schema_generates_without_warnings(tmp_path):
     assert {"tokenAuth", "cookieAuth"} <= set(schema["components"]["securitySchemes"])
 
 
-def test_the_schema_and_docs_are_served(client):
+def test_the_schema_and_docs_are_served(client, db):
     assert client.get("/api/schema/").status_code == 200
     page = client.get("/api/docs/")
     assert page.status_code == 200
