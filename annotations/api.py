@@ -1,5 +1,6 @@
 """REST API for spans, and what every API view shares: errors, paging, access rules."""
 import re
+import sys
 from datetime import datetime
 from datetime import timezone as dt_timezone
 
@@ -8,9 +9,11 @@ from django import forms
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.db.models import Exists, OuterRef, Q
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.views.defaults import page_not_found
+from django.views.defaults import server_error as django_server_error
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -182,6 +185,44 @@ def not_found(request, exception=None):
     if request.path.startswith("/api/"):
         return JsonResponse({"error": {"status": 404, "code": "not_found", "message": "Not found."}}, status=404)
     return page_not_found(request, exception)
+
+
+# What a request meets while the database is down, restarting or refusing connections; it is
+# back within a second or so (README, "Load and fault tests").
+UNAVAILABLE_ERRORS = (OperationalError, InterfaceError)
+UNAVAILABLE_RETRY_SECONDS = 5
+UNAVAILABLE_PAGE = (
+    "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Service unavailable</title></head>"
+    "<body><h1>Service unavailable</h1><p>The database cannot be reached just now. Try again in a few seconds."
+    "</p></body></html>"
+)
+
+
+def server_error(request):
+    """The answer to an unhandled exception (DEBUG off): 503 when the database cannot be reached, else 500.
+
+    Under /api/ it is in the API's error shape, never with the exception's text; elsewhere a plain
+    page for the 503 (a template could need the database too) and Django's page for the 500.
+    Django calls this inside its `except` clause, so the exception is the one being handled.
+    """
+    unavailable = isinstance(sys.exc_info()[1], UNAVAILABLE_ERRORS)
+    if request.path.startswith("/api/"):
+        if unavailable:
+            response = JsonResponse({"error": {
+                "status": 503, "code": "unavailable",
+                "message": "The database cannot be reached just now; try again in a few seconds.",
+            }}, status=503)
+        else:
+            return JsonResponse({"error": {
+                "status": 500, "code": "server_error",
+                "message": "The server failed to answer this request; the error was logged.",
+            }}, status=500)
+    elif unavailable:
+        response = HttpResponse(UNAVAILABLE_PAGE, status=503)
+    else:
+        return django_server_error(request)
+    response["Retry-After"] = str(UNAVAILABLE_RETRY_SECONDS)
+    return response
 
 
 def error_response(status_code, code, message, **extra):

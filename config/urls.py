@@ -17,3 +17,5 @@ urlpatterns = [
 
 # API clients read every refusal in one JSON shape, a URL that matches no route included.
 handler404 = "annotations.api.not_found"
+# And every unhandled exception too, with 503 while the database cannot be reached.
+handler500 = "annotations.api.server_error"
