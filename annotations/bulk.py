@@ -13,12 +13,13 @@ from datetime import timedelta
 
 from django.apps import apps
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from corpus.bulk import insert_rows, unsaved
 from corpus.models import Document, Membership, Project
 
+from .export_template import theme_codes_json
 from .models import ClaimType, InfoCredibility, SourceReliability, SourceType, Span, StanceValue, Theme
 from .services import check_submittable
 
@@ -109,13 +110,13 @@ class _Schema:
             in_projects = f"{q('project_id')} IN ({', '.join(['%s'] * len(projects))})"
             for chunk in _chunks(codes):
                 cursor.execute(
-                    f"SELECT {q('id')}, {q('project_id')}, {q('code')} FROM {q(Theme._meta.db_table)} "
+                    f"SELECT {q('id')}, {q('project_id')}, {q('code')}, {q('position')} FROM {q(Theme._meta.db_table)} "
                     f"WHERE {in_projects} AND {q('code')} IN ({', '.join(['%s'] * len(chunk))})",
                     [*projects, *chunk],
                 )
-                for pk, project_id, code in cursor.fetchall():
+                for pk, project_id, code, position in cursor.fetchall():
                     self.themes[project_id, code] = Theme.from_db(
-                        db, ["id", "project_id", "code"], [pk, project_id, code]
+                        db, ["id", "project_id", "code", "position"], [pk, project_id, code, position]
                     )
             for chunk in _chunks(keys):
                 cursor.execute(
@@ -259,7 +260,11 @@ def _store(checked, annotator):
     through = Span.themes.through
     historical = apps.get_model("annotations", "HistoricalSpan")  # Span.history builds a manager class per use
     historical_themes = apps.get_model("annotations", "HistoricalSpan_themes")
-    span_columns = Span._meta.concrete_fields
+    span_columns = [f for f in Span._meta.concrete_fields if not f.generated]  # the database writes the rest
+    # The themes as the export reads them (annotations.export_template): written here with the
+    # row, the database's triggers find them right and leave the row where it is.
+    theme_codes = models.TextField()
+    theme_codes.column = "theme_codes"
     link_columns = [through._meta.get_field("span"), through._meta.get_field("theme")]
     # The reason names the batch, so its history records can be found again in SQL below.
     reason = f"bulk create {uuid.uuid4().hex}"
@@ -275,7 +280,8 @@ def _store(checked, annotator):
 
     prepared = {}
     with transaction.atomic():
-        insert_rows(Span, span_columns, [span_row(span) for span in spans], prepared)
+        insert_rows(Span, span_columns + [theme_codes],
+                    [span_row(span) + (theme_codes_json(themes),) for span, themes in checked], prepared)
         insert_rows(through, link_columns, [(span.pk, theme.pk) for span, themes in checked for theme in themes],
                     prepared)
         insert_rows(historical, record_columns, [tracked_row(span) + record_tail for span in spans], prepared)

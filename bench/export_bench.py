@@ -112,6 +112,7 @@ def build_data(spans, documents, seed=7):
     from django.db import connection, transaction
     from rest_framework.authtoken.models import Token
 
+    from annotations.export_template import theme_codes_json
     from annotations.models import Span, StanceValue, Theme
     from annotations.schema import schema_install_default
     from corpus.models import Document, Membership, Project, text_sha256
@@ -138,7 +139,7 @@ def build_data(spans, documents, seed=7):
     span_columns = ["id", "document_id", "annotator_id", "start", "end", "text", "prefix", "suffix", "stance_id",
                     "stance_target", "source_reliability", "info_credibility", "source_type", "source_name",
                     "source_affiliation", "source_via", "claim_type", "note", "status", "version", "created_at",
-                    "updated_at", "provenance"]
+                    "updated_at", "provenance", "theme_codes"]
     doc_sql = "INSERT INTO {} ({}) VALUES ({})".format(
         quote(Document._meta.db_table), ", ".join(quote(c) for c in doc_columns), ", ".join(["%s"] * len(doc_columns)))
     span_sql = "INSERT INTO {} ({}) VALUES ({})".format(
@@ -152,7 +153,8 @@ def build_data(spans, documents, seed=7):
         Membership.objects.create(project=project, user=manager, role=Membership.Role.MANAGER)
         for user in annotators:
             Membership.objects.create(project=project, user=user, role=Membership.Role.ANNOTATOR)
-        theme_ids = list(Theme.objects.filter(project=project).values_list("id", flat=True))
+        themes = {theme.pk: theme for theme in Theme.objects.filter(project=project)}
+        theme_ids = list(themes)
         stance_ids = list(StanceValue.objects.filter(project=project).values_list("id", flat=True)) + [None]
         annotator_ids = [u.pk for u in annotators]
         with transaction.atomic(), connection.cursor() as cursor:
@@ -193,7 +195,10 @@ def build_data(spans, documents, seed=7):
                         "", rng.choice(["submitted", "submitted", "draft"]), 1, stamp(created),
                         stamp(created + timedelta(minutes=5)), "{}",
                     ))
-                    for theme_id in rng.sample(theme_ids, rng.choice([1, 1, 2, 3])):
+                    chosen = rng.sample(theme_ids, rng.choice([1, 1, 2, 3]))
+                    # As the app's bulk insert does, the row carries its themes as the export reads them.
+                    span_rows[-1] += (theme_codes_json([themes[theme_id] for theme_id in chosen]),)
+                    for theme_id in chosen:
                         theme_rows.append((sid, theme_id))
                     if len(span_rows) >= 20_000:
                         flush()

@@ -73,7 +73,8 @@ class Table:
     def fields(self):
         if self.name == USER_TABLE:
             return [self.model._meta.get_field(name) for name in USER_FIELDS]
-        return list(self.model._meta.concrete_fields)
+        # Generated columns are the database's to write: a restore recomputes them.
+        return [field for field in self.model._meta.concrete_fields if not field.generated]
 
     @property
     def pk(self):

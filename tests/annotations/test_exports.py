@@ -241,10 +241,11 @@ def test_doccano_export_has_a_line_per_document_and_annotator(spans, curator, do
 
 
 def test_fast_jsonl_matches_json_dumps_of_the_record(schema, project, document, annotator, curator):
-    awkward = DocumentFactory(project=project, text='Quote "marks" \\ back\tslash\u2028 line\nnew 🤝 \x01 end')
+    awkward = DocumentFactory(project=project, text='Quote "marks" \\ back\tslash\u2028 line\nnew 🤝 \x01 end 50%s %%')
     add(awkward, annotator, '"marks" \\ back\tslash\u2028', themes=["TRADE", "TRADE.volume", "WEST.eu"],
-        source_type="OFFICIAL", source_name="Wang \"Yi\"", source_affiliation="MFA", source_via="Xinhua\n",
-        note="multi\nline 🤝 \x01", stance_target="ünïcode target", claim_type="EVALUATIVE")
+        source_type="OFFICIAL", source_name="Wang \"Yi\" 100%", source_affiliation="MFA", source_via="Xinhua\n",
+        note="multi\nline 🤝 \x01 %s", stance_target="ünïcode target", claim_type="EVALUATIVE")
+    add(awkward, annotator, "end 50%s %%", themes=["WEST.eu", "TRADE"])
     add(awkward, annotator, "new 🤝 \x01", themes=["ARCTIC"], source_name="nameless")
     gold = add(document, curator, "Analysts", themes=["TRADE"], status="gold")
     Span.objects.filter(pk=gold.pk).update(provenance={"method": "edit", "source_ids": ["a"], "note": "ü"})
@@ -260,7 +261,7 @@ def test_fast_jsonl_matches_json_dumps_of_the_record(schema, project, document, 
     written = b"".join(export_stream(project, "jsonl", spans=spans)).decode("utf-8").split("\n")
 
     assert written[-1] == "" and written[:-1] == expected
-    assert len(expected) == 3
+    assert len(expected) == 4
     golden = [json.loads(line) for line in expected if '"status":"gold"' in line]
     assert golden[0]["provenance"] == {"method": "edit", "source_ids": ["a"], "note": "ü"}
 
