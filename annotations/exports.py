@@ -41,6 +41,8 @@ CHUNK_SIZE = 2000
 # query parameters (32,766), and the query sorts only the window's spans.
 MAX_WINDOW = 4000
 FIRST_WINDOW = 32
+# PostgreSQL: a window's documents go as an array indexed by id while ids are this close together.
+ID_GAP_ALLOWANCE = 64
 DOCUMENT_PAGE = 1000
 TEXT_BATCH = 50
 
@@ -75,18 +77,19 @@ TEMPLATE_COLUMNS = (
     "id_text", "document_id", "start", "end", "template", "theme_codes", "stance_id", "annotator_id", "status",
     "provenance_text",
 )
-# PostgreSQL fills the templates itself and streams the lines with COPY (see SpanReader.copy_block).
-# A line reads json_escape(...) wherever a value from another table goes into it.
-JSON_TEXT = (
+# PostgreSQL fills the templates itself and sends a chunk's lines as one value (SpanReader.filled_block):
+# the documents', stances' and members' parts of the lines come as parameters, and a former
+# member's name, JSON-encoded as JSON_NAME, from the user table.
+JSON_NAME = (
     "replace(replace(replace(to_json({})::text, chr(133), '\\u0085'), chr(8232), '\\u2028'), "
     "chr(8233), '\\u2029')"
 )
-COPY_LINES = (
-    "COPY (SELECT format(x.template, x.document_id::text || ',\"document_external_id\":' || {external_id} "
-    "|| ',\"text_sha256\":' || {sha}, x.theme_codes, coalesce({stance}, 'null'), {annotator}) "
-    "|| CASE WHEN x.status = 'gold' THEN chr(2) || x.provenance_text ELSE '' END "
-    "FROM ({inner}) x JOIN {documents} d ON d.{pk} = x.document_id JOIN {users} u ON u.{pk} = x.annotator_id "
-    "LEFT JOIN {stances} v ON v.{pk} = x.stance_id ORDER BY x.document_id, x.start, x.\"end\", x.id_text) TO STDOUT"
+FILLED_LINES = (
+    "SELECT string_agg(format(x.template, {document}, x.theme_codes, "
+    "coalesce(%s::jsonb ->> x.stance_id::text, 'null'), "
+    "coalesce(CASE WHEN x.status = 'gold' THEN %s::jsonb ELSE %s::jsonb END ->> x.annotator_id::text, "
+    "(SELECT {name} FROM {users} u WHERE u.{pk} = x.annotator_id))) "
+    "|| CASE WHEN x.status = 'gold' THEN chr(2) || x.provenance_text ELSE '' END, chr(10)) FROM ({inner}) x"
 )
 
 
@@ -240,6 +243,7 @@ class SpanReader:
     theme_order: dict = field(default_factory=dict)  # theme id -> position in the schema
     stances: dict = field(default_factory=dict)  # stance id -> key
     template: bool = False  # read TEMPLATE_COLUMNS (for JsonlWriter) rather than ROW_COLUMNS
+    filled_maps: list | None = None  # PostgreSQL: stance and member names, as filled_block sends them
 
     def __post_init__(self):
         for order, (pk, code) in enumerate(
@@ -339,7 +343,7 @@ class SpanReader:
             sql, params = query[:self.chunk_size].query.sql_with_params()
             block = None
             if self.template and connection.vendor == "postgresql":
-                block, rows = self.copy_block(connection, sql, params)
+                block, rows = self.filled_block(connection, sql, params, docs)
             else:
                 with connection.cursor() as cursor:
                     cursor.execute(sql, params)
@@ -379,28 +383,49 @@ class SpanReader:
                 annotators.update(users.filter(pk__in=missing).values_list("pk", "username"))
             yield Chunk(rows=rows, themes=themes, documents={d[0]: (d[1], d[2]) for d in docs}, annotators=annotators)
 
-    def copy_block(self, connection, sql, params):
-        """Run a chunk's query inside COPY, PostgreSQL filling each template: (JSONL block, key rows).
+    def filled_block(self, connection, sql, params, documents):
+        """Run a chunk's query with PostgreSQL filling each template: (JSONL block, key rows).
 
-        The server writes the lines and Python only passes them on. COPY's text format doubles
-        each backslash (the lines hold no other character it escapes: JSON escapes them all);
-        gold spans come with their provenance after a chr(2), to be written compactly here.
-        The key rows stand in for the chunk's rows: one per line, the last with its keys.
+        The server writes the lines and joins them into one value, so Python handles one row
+        a chunk rather than one a span. Gold spans come with their provenance after a chr(2),
+        to be written compactly here. The key rows stand in for the chunk's rows: one per
+        line, the last with its keys.
         """
-        q = connection.ops.quote_name
-        statement = COPY_LINES.format(
-            inner=sql, external_id=JSON_TEXT.format("d.external_id"), sha=JSON_TEXT.format("d.text_sha256"),
-            stance=JSON_TEXT.format("v.key"),
-            annotator=JSON_TEXT.format(
+        q, enc = connection.ops.quote_name, encode_basestring
+        # What comes from other tables travels with the statement, encoded here: the window's
+        # documents by position (their ids are close together) or, when they are far apart, by
+        # id, and the stances and members' names by id (a former member's name is looked up).
+        if self.filled_maps is None:
+            members = Membership.objects.filter(project=self.project).values_list("user_id", "user__username")
+            self.filled_maps = [
+                json.dumps({pk: escape_line_breakers(enc(key)) for pk, key in self.stances.items()}),
+                json.dumps({pk: escape_line_breakers(enc(GOLD_PREFIX + name)) for pk, name in members}),
+                json.dumps({pk: escape_line_breakers(enc(name)) for pk, name in members}),
+            ]
+        parts = {
+            pk: escape_line_breakers(f'{pk},"document_external_id":{enc(external_id)},"text_sha256":{enc(sha)}')
+            for pk, external_id, sha in documents
+        }
+        first, last = documents[0][0], documents[-1][0]
+        if last - first < 4 * len(documents) + ID_GAP_ALLOWANCE:
+            document, by_document = "(%s::text[])[x.document_id - %s]", [
+                [parts.get(pk) for pk in range(first, last + 1)], first - 1,
+            ]
+        else:
+            document, by_document = "%s::jsonb ->> x.document_id::text", [json.dumps(parts)]
+        statement = FILLED_LINES.format(
+            inner=sql, document=document, users=q(get_user_model()._meta.db_table), pk=q("id"),
+            name=JSON_NAME.format(
                 f"CASE WHEN x.status = 'gold' THEN '{GOLD_PREFIX}' || u.username ELSE u.username END"
             ),
-            documents=q(Document._meta.db_table), users=q(get_user_model()._meta.db_table),
-            stances=q(StanceValue._meta.db_table), pk=q("id"),
         )
-        with connection.cursor() as cursor, cursor.cursor.copy(statement, params) as copy:
-            block = b"".join(copy).replace(b"\\\\", b"\\")
-        if not block:
+        params = [*by_document, *self.filled_maps, *params]
+        with connection.cursor() as cursor:
+            cursor.execute(statement, params)
+            (text,) = cursor.fetchone()
+        if not text:
             return b"", []
+        block = (text + "\n").encode("utf-8")
         if b"\x02" in block:
             lines = block.split(b"\n")
             for i, line in enumerate(lines):

@@ -5,7 +5,7 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from annotations.exports import SpanReader, export_spans, export_stream, record
+from annotations.exports import SpanReader, escape_line_breakers, export_spans, export_stream, record
 from annotations.models import Span, Theme
 from annotations.services import span_update
 
@@ -35,7 +35,7 @@ def reference_lines(project):
     """The export as json.dumps writes each span's record, with the themes read from the link table."""
     reader = SpanReader(project, export_spans(project))
     return [
-        json.dumps(record(reader, chunk, row), ensure_ascii=False, separators=(",", ":"))
+        escape_line_breakers(json.dumps(record(reader, chunk, row), ensure_ascii=False, separators=(",", ":")))
         for chunk in reader.chunks() for row in chunk.rows
     ]
 
@@ -123,3 +123,29 @@ def test_export_follows_edits_renames_and_deletes(schema, project, text_document
         json.loads(line)["id"] for line in reference_lines(project)
     ]
     assert len(exported_lines(project)) == 1
+
+
+@pytest.mark.parametrize("gap_allowance", [64, 0])
+def test_export_names_former_members_and_documents_far_apart(
+    schema, project, text_document, annotator, teammate, monkeypatch, gap_allowance
+):
+    from annotations import exports
+    from corpus.models import Membership
+
+    from ..factories import ProjectFactory
+
+    monkeypatch.setattr(exports, "ID_GAP_ALLOWANCE", gap_allowance)
+    elsewhere = ProjectFactory()
+    for _ in range(10):
+        DocumentFactory(project=elsewhere)  # ids between this project's documents, more than 4 a document
+    later = DocumentFactory(project=project, external_id="later\u2028one", text="Later text about trade.")
+    add(text_document, annotator, "Trade in yuan", themes=["TRADE"])
+    add(later, teammate, "trade", themes=["WEST", "TRADE"])
+    Membership.objects.filter(project=project, user=teammate).delete()  # the span stays, its author left
+
+    lines = exported_lines(project)
+
+    assert lines == reference_lines(project)
+    records = [json.loads(line) for line in lines]
+    assert [r["annotator"] for r in records] == ["alice", "bob"]
+    assert records[1]["document_external_id"] == "later\u2028one" and "\u2028" not in lines[1]
