@@ -5,27 +5,30 @@ gold spans are counted on their own. Every chart is a table first (its CSV rows)
 picture second, so the numbers a manager downloads are the numbers drawn.
 """
 import datetime
-import hashlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import combinations
 
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.core.paginator import Paginator
+from django.db import connection
 from django.db.models import CharField, Count, Max, Q
-from django.db.models.functions import Cast, Coalesce, Substr
+from django.db.models.functions import Cast, Substr
 from django.template.loader import render_to_string
+from django.utils.dateparse import parse_datetime
 
 from corpus.models import Document, Membership
 
-from .models import Assignment, Curation, InfoCredibility, SourceReliability, Span, StanceValue, Theme
+from .models import Assignment, Curation, InfoCredibility, SourceReliability, Span, Theme
 
 NOT_ANNOTATOR_LAYER = (Span.Status.GOLD, Span.Status.REJECTED)
 DOCUMENTS_PER_PAGE = 50
-# A safety net for writes that bypass both history and updated_at (raw SQL).
-CACHE_SECONDS = 600
+# Covering indexes of the span table (Span.Meta.indexes). The grouped passes read them
+# instead of the span rows, which carry the quote, its context and its export line.
+COUNTS_INDEX = "span_dashboard_counts"
+LAYER_INDEX = "span_dashboard_layer"
+THEMES_INDEX = "span_dashboard_themes"
 MAX_OUTLETS_DRAWN = 15
 MAX_DAYS_DRAWN = 120
 NO_STANCE = "(no stance)"
@@ -63,6 +66,40 @@ def mean_pairwise_f1(spans_by_annotator):
     if not scores:
         return None
     return sum(scores) / len(scores)
+
+
+def _table(model):
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _in_project():
+    """The condition that span `s` belongs to the project given as the next parameter."""
+    return f"s.document_id IN (SELECT d.id FROM {_table(Document)} d WHERE d.project_id = %s)"
+
+
+def _indexed_by(name):
+    """Name the index to read on SQLite, whose planner, without statistics, would reach each span
+    through the document index and read its whole row; PostgreSQL's planner weighs them itself."""
+    return f" INDEXED BY {name}" if connection.vendor == "sqlite" else ""
+
+
+def _fetch(sql, params):
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _as_datetime(value):
+    """A timestamp read by raw SQL: SQLite hands back its UTC text, PostgreSQL an aware datetime."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    if value is not None and value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.UTC)
+    return value
+
+
+def _as_date(value):
+    return value if isinstance(value, datetime.date) else datetime.date.fromisoformat(value)
 
 
 def utc_day(field_name):
@@ -106,7 +143,13 @@ class Chart:
 
 
 class Dashboard:
-    """The figures of one project; each query runs once, when first needed."""
+    """The figures of one project; each query runs once, when first needed.
+
+    Nothing is kept between requests: every figure is computed from the rows as they
+    are, so a page is right after any write, whichever path made it (form, API, bulk
+    import, admin, raw SQL). The span figures come from three grouped passes that
+    read covering indexes of the span table rather than its wide rows.
+    """
 
     def __init__(self, project):
         self.project = project
@@ -117,85 +160,61 @@ class Dashboard:
         return Span.objects.filter(document__project=self.project).exclude(status__in=NOT_ANNOTATOR_LAYER)
 
     @cached_property
-    def span_aggregates(self):
-        """The three scans of the project's spans, reused while nothing they count has changed."""
-        key = f"lectern:dashboard:{self.project.pk}:{self.change_stamp()}"
-        found = cache.get(key)
-        if found is None:
-            found = {
-                "cube": self._span_cube(),
-                "outlet_stance_day": self._outlet_stance_day(),
-                "theme_stance": self._theme_stance_counts(),
-            }
-            cache.set(key, found, CACHE_SECONDS)
-        return found
+    def span_counts(self):
+        """[(annotator id, status, reliability, credibility, spans, newest updated_at)] over every span of the project.
 
-    def change_stamp(self):
-        """A digest that moves whenever a span, document, theme or stance of any project is written.
-
-        Each part is an index lookup: the project's span count (a covering index)
-        catches deletions, the newest updated_at catches bulk inserts, and the
-        history tables catch every save and delete made through the ORM.
+        The grouping follows the order of the index read, so SQLite groups as it scans
+        instead of sorting every span first.
         """
-        parts = [
-            Span.objects.filter(document__project=self.project).count(),
-            Span.objects.aggregate(latest=Max("updated_at"))["latest"],
-            *[
-                model.history.model.objects.aggregate(latest=Max("history_id"))["latest"]
-                for model in (Span, Document, Theme, StanceValue)
-            ],
-        ]
-        return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
+        rows = _fetch(
+            "SELECT s.annotator_id, s.status, s.source_reliability, s.info_credibility, COUNT(*), MAX(s.updated_at)"
+            f" FROM {_table(Span)} s{_indexed_by(COUNTS_INDEX)}"
+            f" WHERE {_in_project()}"
+            " GROUP BY s.annotator_id, s.status, s.source_reliability, s.info_credibility",
+            [self.project.pk],
+        )
+        return [(annotator, status, rel, cred, n, _as_datetime(last)) for annotator, status, rel, cred, n, last in rows]
 
-    @property
-    def span_cube(self):
-        return self.span_aggregates["cube"]
+    @cached_property
+    def layer_by_document_day(self):
+        """[(document id, stance id or None, UTC day of creation, spans)] of the annotators' layer."""
+        if connection.vendor == "sqlite":
+            # SQLite stores the UTC timestamp as text: its first ten characters are the day.
+            day = "substr(s.created_at, 1, 10)"
+        else:
+            day = "(s.created_at AT TIME ZONE 'UTC')::date"
+        rows = _fetch(
+            f"SELECT s.document_id, s.stance_id, {day}, COUNT(*)"
+            f" FROM {_table(Span)} s{_indexed_by(LAYER_INDEX)}"
+            f" WHERE {_in_project()} AND s.status NOT IN (%s, %s)"
+            f" GROUP BY s.document_id, s.stance_id, {day}",
+            [self.project.pk, *NOT_ANNOTATOR_LAYER],
+        )
+        return [(document, stance, _as_date(created), n) for document, stance, created, n in rows]
 
-    @property
-    def outlet_stance_day(self):
-        return self.span_aggregates["outlet_stance_day"]
-
-    @property
+    @cached_property
     def theme_stance_counts(self):
-        """{(top-level theme id, stance id or None): spans}; a span counts once per top-level theme."""
-        return self.span_aggregates["theme_stance"]
+        """{(top-level theme id, stance id or None): spans}; a span counts once per top-level theme.
 
-    def _span_cube(self):
-        """Span counts and latest change by annotator, status, stance and grades: one scan of the spans."""
-        return list(
-            Span.objects.filter(document__project=self.project)
-            .values_list("annotator", "status", "stance", "source_reliability", "info_credibility")
-            .annotate(n=Count("pk"), last=Max("updated_at"))
-            .order_by()
+        The spans are read in the order of their id, which is also the order of the theme
+        links' index, so each span's links are found where the previous span's were.
+        """
+        top = "COALESCE(t.parent_id, t.id)"
+        rows = _fetch(
+            f"SELECT {top}, s.stance_id, COUNT(DISTINCT s.id)"
+            f" FROM {_table(Span)} s{_indexed_by(THEMES_INDEX)}"
+            f" CROSS JOIN {_table(Span.themes.through)} st CROSS JOIN {_table(Theme)} t"
+            f" WHERE st.span_id = s.id AND t.id = st.theme_id AND {_in_project()} AND s.status NOT IN (%s, %s)"
+            f" GROUP BY {top}, s.stance_id",
+            [self.project.pk, *NOT_ANNOTATOR_LAYER],
         )
-
-    def _outlet_stance_day(self):
-        """Annotator-layer span counts by outlet, stance and UTC day of creation: one more scan."""
-        return list(
-            self.layer()
-            .annotate(day=utc_day("created_at"))
-            .values_list("document__outlet", "stance", "day")
-            .annotate(n=Count("pk"))
-            .order_by()
-        )
-
-    def _theme_stance_counts(self):
-        # Starting from the spans lets SQLite walk the (span, theme) index once per
-        # span; starting from the themes costs a primary-key search per link, 3x slower.
-        rows = (
-            self.layer()
-            .annotate(top=Coalesce("themes__parent_id", "themes__id"))
-            .values_list("top", "stance")
-            .annotate(n=Count("pk", distinct=True))
-            .order_by()
-        )
-        return {(top, stance): n for top, stance, n in rows if top is not None}
+        return {(theme, stance): n for theme, stance, n in rows}
 
     @cached_property
     def summary(self):
         project = self.project
         by_status = Counter()
-        for _, status, _, _, _, n, _ in self.span_cube:
+        for _, status, _, _, n, _ in self.span_counts:
             by_status[status] += n
         work = Assignment.objects.filter(document__project=project).aggregate(
             assigned=Count("pk", filter=Q(assigned=True)),
@@ -234,7 +253,7 @@ class Dashboard:
             )
         }
         spans = defaultdict(lambda: {"spans": 0, "last": None})
-        for annotator_id, status, _, _, _, n, last in self.span_cube:
+        for annotator_id, status, _, _, n, last in self.span_counts:
             if status == Span.Status.GOLD:
                 # The curator's layer: their gold spans are no annotation work.
                 continue
@@ -392,7 +411,7 @@ class Dashboard:
     def chart_admiralty(self):
         grid = Counter()
         ungraded = 0
-        for _, status, _, reliability, credibility, n, _ in self.span_cube:
+        for _, status, reliability, credibility, n, _ in self.span_counts:
             if status in NOT_ANNOTATOR_LAYER:
                 continue
             if reliability and credibility:
@@ -419,9 +438,10 @@ class Dashboard:
 
     def chart_stance_by_outlet(self):
         series = [(s.pk, s.key, s.name) for s in self.stances]
+        outlets = dict(self.project.documents.values_list("pk", "outlet"))
         counts = defaultdict(Counter)
-        for outlet, stance, _, n in self.outlet_stance_day:
-            counts[outlet or NO_OUTLET][stance] += n
+        for document, stance, _, n in self.layer_by_document_day:
+            counts[outlets[document] or NO_OUTLET][stance] += n
         if any(None in by_stance for by_stance in counts.values()):
             series.append((None, NO_STANCE, "No stance given yet"))
         ordered = sorted(counts, key=lambda o: (-sum(counts[o].values()), o))
@@ -458,8 +478,8 @@ class Dashboard:
             .order_by()
         }
         created = Counter()
-        for _, _, day, n in self.outlet_stance_day:
-            created[datetime.date.fromisoformat(day)] += n
+        for _, _, day, n in self.layer_by_document_day:
+            created[day] += n
         days = sorted(set(done) | set(created))
         rows = []
         if days:

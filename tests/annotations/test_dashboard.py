@@ -1,7 +1,9 @@
 import csv
 import datetime
 import io
+import random
 import xml.etree.ElementTree as ET
+from collections import Counter
 
 import pytest
 from django.urls import reverse
@@ -12,6 +14,7 @@ from annotations.models import Assignment, Curation, Span
 from tests.factories import (
     AssignmentFactory,
     DocumentFactory,
+    MembershipFactory,
     SpanFactory,
     StanceValueFactory,
     ThemeFactory,
@@ -413,3 +416,133 @@ def test_figures_follow_a_status_change(board):
     span.save()
 
     assert Dashboard(board).summary["rejected_spans"] == 2
+
+
+# The grouped passes against a plain count of the same spans
+
+
+@pytest.fixture
+def busy_project(project, manager):
+    """Spans of every kind: layers, grades, stances, shared top-level themes, UTC midnights, outlets.
+
+    Written with bulk_create, as imports are, and next to another project's spans that must not count.
+    """
+    rng = random.Random(7)
+    members = [MembershipFactory(project=project, user__username=f"ann{i}").user for i in range(3)]
+    curator = MembershipFactory(project=project, role="curator", user__username="cur").user
+    tops = [ThemeFactory(project=project, key=key, position=i) for i, key in enumerate(["TRADE", "ENERGY", "ARCTIC"])]
+    subs = [ThemeFactory(project=project, key=f"sub{i}", parent=tops[i % 2], position=10 + i) for i in range(4)]
+    stances = [StanceValueFactory(project=project, key=key, name=key.title(), position=i)
+               for i, key in enumerate(["FAVOR", "AGAINST", "NEUTRAL"])]
+    outlets = ["Xinhua", "TASS", "", "Reuters"]
+    moments = [datetime.datetime(2025, 5, 1, 23, 59, 59, tzinfo=datetime.UTC),
+               datetime.datetime(2025, 5, 2, 0, 0, 1, tzinfo=datetime.UTC),
+               datetime.datetime(2025, 5, 9, 12, 0, tzinfo=datetime.UTC)]
+    spans, links = [], []
+    for n in range(12):
+        doc = DocumentFactory(project=project, text=f"{TEXT} {n}.", outlet=outlets[n % len(outlets)])
+        for _ in range(rng.randint(0, 9)):
+            who = rng.choice(members + [curator])
+            status = "gold" if who == curator else rng.choice(["draft", "submitted", "submitted", "rejected"])
+            span = Span(document=doc, annotator=who, start=0, end=5, text=TEXT[:5], status=status,
+                        stance=rng.choice(stances + [None]), source_reliability=rng.choice("ABCDEF "),
+                        info_credibility=rng.choice([1, 2, 3, 4, 5, 6, None]))
+            span.source_reliability = span.source_reliability.strip()
+            spans.append((span, rng.choice(moments)))
+            # Some spans carry a top-level theme with its sub-theme, or two sub-themes of one theme.
+            for theme in rng.sample(tops + subs, rng.choice([0, 1, 1, 2, 3])):
+                links.append(Span.themes.through(span=span, theme=theme))
+    Span.objects.bulk_create([span for span, _ in spans])
+    Span.themes.through.objects.bulk_create(links)
+    for span, moment in spans:
+        Span.objects.filter(pk=span.pk).update(created_at=moment, updated_at=moment + datetime.timedelta(hours=1))
+    elsewhere = SpanFactory(document=DocumentFactory(text=TEXT, outlet="Xinhua"))
+    elsewhere.themes.set([ThemeFactory(project=elsewhere.document.project)])
+    return project
+
+
+def plain_figures(project):
+    """The dashboard's span figures counted one span at a time in Python."""
+    spans = list(
+        Span.objects.filter(document__project=project).select_related("document", "annotator", "stance")
+        .prefetch_related("themes")
+    )
+    layer = [s for s in spans if s.status not in ("gold", "rejected")]
+    stance_key = {None: "(no stance)"} | {s.pk: s.key for s in project.stances.all()}
+    themes = Counter()
+    for span in layer:
+        for top in {t.parent_id or t.pk for t in span.themes.all()}:
+            themes[(top, stance_key[span.stance_id])] += 1
+    return {
+        "spans": len(layer),
+        "gold": sum(s.status == "gold" for s in spans),
+        "rejected": sum(s.status == "rejected" for s in spans),
+        "by_annotator": Counter(s.annotator.username for s in layer),
+        "last": {
+            name: max(s.updated_at for s in spans if s.annotator.username == name and s.status != "gold")
+            for name in {s.annotator.username for s in spans if s.status != "gold"}
+        },
+        "graded": Counter((s.source_reliability, s.info_credibility) for s in layer
+                          if s.source_reliability and s.info_credibility),
+        "ungraded": sum(not (s.source_reliability and s.info_credibility) for s in layer),
+        "themes": themes,
+        "outlets": Counter((s.document.outlet or "(no outlet)", stance_key[s.stance_id]) for s in layer),
+        "days": Counter(s.created_at.astimezone(datetime.UTC).date().isoformat() for s in layer),
+    }
+
+
+def test_span_figures_match_a_plain_count_of_the_spans(busy_project):
+    board = Dashboard(busy_project)
+    plain = plain_figures(busy_project)
+
+    summary = board.summary
+    assert (summary["spans"], summary["gold_spans"], summary["rejected_spans"]) == (
+        plain["spans"], plain["gold"], plain["rejected"]
+    )
+    rows = {row["username"]: row for row in board.annotators}
+    assert {name: row["spans"] for name, row in rows.items() if row["spans"]} == dict(plain["by_annotator"])
+    assert {name: row["last_activity"] for name, row in rows.items() if row["last_activity"]} == plain["last"]
+
+
+def test_charts_match_a_plain_count_of_the_spans(busy_project):
+    board = Dashboard(busy_project)
+    plain = plain_figures(busy_project)
+
+    tops = {t.code: t.pk for t in busy_project.themes.filter(parent=None)}
+    assert {code: n for code, _, n in board.chart("themes").rows} == {
+        code: sum(n for (top, _), n in plain["themes"].items() if top == pk) for code, pk in tops.items()
+    }
+    stance_chart = board.chart("stance-by-theme")
+    keys = stance_chart.header[2:-1]
+    assert {(row[0], key): n for row in stance_chart.rows for key, n in zip(keys, row[2:-1]) if n} == {
+        (code, key): n for code, pk in tops.items() for (top, key), n in plain["themes"].items() if top == pk
+    }
+    admiralty = board.chart("admiralty")
+    assert {(row[0], digit): n for row in admiralty.rows for digit, n in zip(range(1, 7), row[1:]) if n} == dict(
+        plain["graded"]
+    )
+    assert admiralty.context["ungraded"] == plain["ungraded"]
+    outlets = board.chart("stance-by-outlet")
+    keys = outlets.header[1:-1]
+    assert {(row[0], key): n for row in outlets.rows for key, n in zip(keys, row[1:-1]) if n} == dict(
+        plain["outlets"]
+    )
+    assert {day: n for day, _, _, n in board.chart("progress").rows if n} == dict(plain["days"])
+
+
+def test_figures_follow_writes_that_skip_save(busy_project):
+    """Bulk updates, link tables written directly and deletes reach the next page at once."""
+    board = Dashboard(busy_project)
+    board.summary, board.charts()
+    layer = Span.objects.filter(document__project=busy_project, status="submitted")
+    against = busy_project.stances.get(key="AGAINST")
+    layer.filter(pk__in=list(layer.values_list("pk", flat=True)[:3])).update(stance=against, status="draft")
+    Span.themes.through.objects.filter(span__document__project=busy_project).order_by("pk")[:1].get().delete()
+    first = Span.objects.filter(document__project=busy_project).exclude(status="gold").order_by("pk").first()
+    Span.themes.through.objects.bulk_create(
+        [Span.themes.through(span=first, theme=t) for t in busy_project.themes.exclude(spans=first)[:2]]
+    )
+    Span.objects.filter(document__project=busy_project, status="rejected").order_by("pk")[:1].get().delete()
+
+    test_span_figures_match_a_plain_count_of_the_spans(busy_project)
+    test_charts_match_a_plain_count_of_the_spans(busy_project)
