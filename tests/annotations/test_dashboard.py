@@ -399,6 +399,15 @@ def test_the_navigation_links_reviewers_to_the_dashboard(client, board, manager,
     assert dashboard_url(board) not in as_annotator
 
 
+@pytest.mark.parametrize("who", ["manager", "curator"])
+def test_the_dashboard_links_to_agreement_and_curation(client, board, who, request):
+    response = login(client, request.getfixturevalue(who)).get(dashboard_url(board))
+
+    page = response.content.decode()
+    assert f'href="{reverse("curation:agreement", args=[board.slug])}"' in page
+    assert f'href="{reverse("curation:documents", args=[board.slug])}"' in page
+
+
 def test_figures_follow_new_and_deleted_spans_at_once(board, annotator):
     assert Dashboard(board).summary["spans"] == 4
     document = board.documents.get(external_id="d3")
