@@ -280,10 +280,12 @@ def _store(checked, annotator):
 
     prepared = {}
     with transaction.atomic():
-        insert_rows(Span, span_columns + [theme_codes],
-                    [span_row(span) + (theme_codes_json(themes),) for span, themes in checked], prepared)
+        # Links first (foreign keys are checked at commit): the triggers that keep a span's
+        # theme codes then find no span to update, and each span arrives with its codes.
         insert_rows(through, link_columns, [(span.pk, theme.pk) for span, themes in checked for theme in themes],
                     prepared)
+        insert_rows(Span, span_columns + [theme_codes],
+                    [span_row(span) + (theme_codes_json(themes),) for span, themes in checked], prepared)
         insert_rows(historical, record_columns, [tracked_row(span) + record_tail for span in spans], prepared)
         # Each record's themes, as simple-history snapshots them: the through rows just written.
         q = connection.ops.quote_name
