@@ -5,6 +5,7 @@ gold spans are counted on their own. Every chart is a table first (its CSV rows)
 picture second, so the numbers a manager downloads are the numbers drawn.
 """
 import datetime
+import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -28,7 +29,7 @@ DOCUMENTS_PER_PAGE = 50
 # instead of the span rows, which carry the quote, its context and its export line.
 COUNTS_INDEX = "span_dashboard_counts"
 LAYER_INDEX = "span_dashboard_layer"
-THEMES_INDEX = "span_dashboard_themes"
+THEME_CODES_INDEX = "span_dashboard_theme_codes"
 MAX_OUTLETS_DRAWN = 15
 MAX_DAYS_DRAWN = 120
 NO_STANCE = "(no stance)"
@@ -196,19 +197,26 @@ class Dashboard:
     def theme_stance_counts(self):
         """{(top-level theme id, stance id or None): spans}; a span counts once per top-level theme.
 
-        The spans are read in the order of their id, which is also the order of the theme
-        links' index, so each span's links are found where the previous span's were.
+        The spans are grouped by stance and by the codes of their themes, which the database
+        keeps on each span (annotations.export_template), so no span is joined to its theme
+        links; each group's codes then name its top-level themes.
         """
-        top = "COALESCE(t.parent_id, t.id)"
         rows = _fetch(
-            f"SELECT {top}, s.stance_id, COUNT(DISTINCT s.id)"
-            f" FROM {_table(Span)} s{_indexed_by(THEMES_INDEX)}"
-            f" CROSS JOIN {_table(Span.themes.through)} st CROSS JOIN {_table(Theme)} t"
-            f" WHERE st.span_id = s.id AND t.id = st.theme_id AND {_in_project()} AND s.status NOT IN (%s, %s)"
-            f" GROUP BY {top}, s.stance_id",
+            "SELECT s.stance_id, s.theme_codes, COUNT(*)"
+            f" FROM {_table(Span)} s{_indexed_by(THEME_CODES_INDEX)}"
+            f" WHERE {_in_project()} AND s.status NOT IN (%s, %s)"
+            " GROUP BY s.stance_id, s.theme_codes",
             [self.project.pk, *NOT_ANNOTATOR_LAYER],
         )
-        return {(theme, stance): n for theme, stance, n in rows}
+        top_of = {theme.code: theme.parent_id or theme.pk for theme in Theme.objects.filter(project=self.project)}
+        tops = {}
+        counts = Counter()
+        for stance, codes, n in rows:
+            if codes not in tops:
+                tops[codes] = {top_of[code] for code in json.loads(codes) if code in top_of}
+            for top in tops[codes]:
+                counts[(top, stance)] += n
+        return dict(counts)
 
     @cached_property
     def summary(self):

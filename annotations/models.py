@@ -183,12 +183,12 @@ class Span(models.Model):
             models.Index(fields=["document", "annotator", "start"], name="span_doc_annotator_start"),
             # The export's order: a chunk is read off the index instead of sorted.
             models.Index(fields=["document", "start", "end", "id"], name="span_export_order"),
-            # The dashboard's grouped passes (annotations.dashboard) read these instead of the wide rows.
+            # The dashboard's grouped passes (annotations.dashboard) read these instead of the wide
+            # rows; a third, on the theme codes, is plain SQL (migration 0005).
             models.Index(
                 fields=["annotator", "status", "source_reliability", "info_credibility", "document", "updated_at"],
                 name="span_dashboard_counts",
             ),
-            models.Index(fields=["id", "document", "status", "stance"], name="span_dashboard_themes"),
             models.Index(fields=["document", "stance", "status", "created_at"], name="span_dashboard_layer"),
         ]
 
