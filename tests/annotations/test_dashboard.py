@@ -555,3 +555,19 @@ def test_figures_follow_writes_that_skip_save(busy_project):
 
     test_span_figures_match_a_plain_count_of_the_spans(busy_project)
     test_charts_match_a_plain_count_of_the_spans(busy_project)
+
+
+def test_api_csv_and_svg_give_the_same_figures(client, busy_project, manager):
+    api = APIClient()
+    api.force_authenticate(manager)
+    body = api.get(api_url(busy_project)).json()
+    login(client, manager)
+
+    for slug in ("themes", "stance-by-theme", "admiralty", "stance-by-outlet", "progress"):
+        header, *rows = chart_csv(client, busy_project, slug)
+        assert [{k: str(v) for k, v in record.items()} for record in body["charts"][slug]] == [
+            dict(zip(header, row)) for row in rows
+        ], slug
+    themes = {f"{row[1]} ({row[0]}): {row[2]} span{'s' if row[2] != '1' else ''}"
+              for row in chart_csv(client, busy_project, "themes")[1:]}
+    assert themes <= set(titles(chart_svg(client, busy_project, "themes")))
