@@ -25,8 +25,9 @@ from .models import Assignment, Curation, InfoCredibility, SourceReliability, Sp
 
 NOT_ANNOTATOR_LAYER = (Span.Status.GOLD, Span.Status.REJECTED)
 DOCUMENTS_PER_PAGE = 50
-# Covering indexes of the span table (Span.Meta.indexes). The grouped passes read them
-# instead of the span rows, which carry the quote, its context and its export line.
+# Covering indexes of the span table (Span.Meta.indexes; the one on theme codes is made by
+# migration 0005). The grouped passes read them instead of the span rows, which carry the
+# quote, its context and its export line.
 COUNTS_INDEX = "span_dashboard_counts"
 LAYER_INDEX = "span_dashboard_layer"
 THEME_CODES_INDEX = "span_dashboard_theme_codes"
