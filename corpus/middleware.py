@@ -1,3 +1,4 @@
+import json
 import re
 
 from django.conf import settings
@@ -37,7 +38,10 @@ class RefuseNulMiddleware:
         if self.holds_nul(request):
             message = "A NUL character (U+0000) cannot be stored; remove it from the request."
             if request.path.startswith("/api/"):
-                return JsonResponse({"error": {"status": 400, "code": "invalid", "message": message}}, status=400)
+                fields = self.fields_with_nul(request, message) or {"non_field_errors": [message]}
+                return JsonResponse(
+                    {"error": {"status": 400, "code": "invalid", "message": message, "fields": fields}}, status=400
+                )
             return HttpResponseBadRequest(message)
         return self.get_response(request)
 
@@ -54,6 +58,29 @@ class RefuseNulMiddleware:
         except (RequestDataTooBig, MultiPartParserError):
             # The view answers these itself (413, 400 in the API).
             return False
+
+    @staticmethod
+    def fields_with_nul(request, message):
+        """The top-level fields of a JSON object body that hold a NUL, each with message, as other 400s name them."""
+        if request.method in ("GET", "HEAD", "OPTIONS") or request.content_type in RefuseNulMiddleware.FORMS:
+            return {}
+        try:
+            data = json.loads(request.body)
+        except (ValueError, RequestDataTooBig):
+            return {}
+
+        def holds(value):
+            if isinstance(value, str):
+                return "\x00" in value
+            if isinstance(value, dict):
+                return any(holds(key) or holds(item) for key, item in value.items())
+            if isinstance(value, list):
+                return any(holds(item) for item in value)
+            return False
+
+        if not isinstance(data, dict):
+            return {}
+        return {key: [message] for key, value in data.items() if holds(key) or holds(value)}
 
     @staticmethod
     def form_holds_nul(form):

@@ -498,3 +498,15 @@ def test_list_and_single_reads_agree_on_every_field(document, annotator, curator
     assert [client_for(annotator).get(f"/api/spans/{item['id']}/").json() for item in listed] == listed
     assert listed[0]["admiralty"] == "B3" and listed[1]["admiralty"] == ""
     assert listed[1]["stance"] is None and listed[1]["info_credibility"] is None
+
+
+def test_a_nul_character_is_refused_with_the_fields_that_hold_it(annotator, themes, document):
+    response = client_for(annotator).post("/api/spans/", payload(
+        document, text="\x00", note="a\x00b", attributed_source={"type": "", "name": "x\x00"},
+    ), format="json")
+
+    assert response.status_code == 400
+    error = error_of(response)
+    assert set(error["fields"]) == {"text", "note", "attributed_source"}
+    assert "NUL" in error["fields"]["note"][0]
+    assert not Span.objects.filter(document=document).exists()
