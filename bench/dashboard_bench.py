@@ -27,10 +27,7 @@ import os
 import platform
 import random
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,9 +37,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import api_bench  # noqa: E402  (bench/ is on the path when a bench runs)
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
-GUNICORN = str(Path(PYTHON).with_name("gunicorn"))
 TARGET_MS = 500
 WORDS = (
     "trade energy yuan rouble pipeline summit sanctions partnership strategic cooperation Arctic route "
@@ -68,12 +66,6 @@ def machine():
 
 def load_average():
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def create_postgres_database(url):
@@ -200,25 +192,8 @@ def settle():
             cursor.execute("VACUUM ANALYZE")
 
 
-class Server:
-    """gunicorn with one worker serving one request at a time, on a free loopback port."""
-
-    def __init__(self, env):
-        self.port = free_port()
-        self.process = subprocess.Popen(
-            [GUNICORN, "config.wsgi:application", "--workers", "1", "--worker-class", "gthread", "--threads", "1",
-             "--keep-alive", "60", "--bind", f"127.0.0.1:{self.port}", "--timeout", "300", "--log-level", "warning"],
-            cwd=ROOT, env=env,
-        )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("gunicorn did not start") from None
-                time.sleep(0.2)
+class Server(api_bench.Server):
+    """api_bench's gunicorn (one gthread worker, one request at a time, connections kept alive)."""
 
     def worker_cpu(self):
         """CPU seconds the worker's threads have run so far (schedstat: nanoseconds, not 10 ms ticks)."""
@@ -229,14 +204,6 @@ class Server:
             ) / 1e9
         except (OSError, IndexError, ValueError):
             return float("nan")
-
-    def stop(self):
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
 
 
 class Browser:
