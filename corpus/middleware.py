@@ -28,7 +28,7 @@ class RefuseNulMiddleware:
     otherwise crash the lookup or the save it reaches (a 500). Uploaded files are not looked at.
     """
 
-    JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000", re.IGNORECASE)
+    JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
     FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 
     def __init__(self, get_response):
@@ -54,7 +54,11 @@ class RefuseNulMiddleware:
             if request.content_type in self.FORMS:
                 return self.form_holds_nul(request.POST)
             # JSON, JSONL, or a raw body a view reads as text.
-            return b"\x00" in request.body or self.JSON_NUL.search(request.body) is not None
+            body = request.body
+            # The plain search finds no escape in almost every body and is fast; the pattern,
+            # which tells an escaped NUL from an escaped backslash before "u0000", scans a
+            # 5 MB body in about 160 ms, so it runs only when the plain search finds one.
+            return b"\x00" in body or (b"\\u0000" in body and self.JSON_NUL.search(body) is not None)
         except (RequestDataTooBig, MultiPartParserError):
             # The view answers these itself (413, 400 in the API).
             return False

@@ -1,3 +1,4 @@
+import json
 from datetime import timedelta
 
 import pytest
@@ -510,3 +511,17 @@ def test_a_nul_character_is_refused_with_the_fields_that_hold_it(annotator, them
     assert set(error["fields"]) == {"text", "note", "attributed_source"}
     assert "NUL" in error["fields"]["note"][0]
     assert not Span.objects.filter(document=document).exists()
+
+
+def test_an_escaped_nul_in_the_json_body_is_refused_but_an_escaped_backslash_before_u0000_is_text(
+        annotator, themes, document):
+    client = client_for(annotator)
+    escaped_nul = json.dumps(payload(document, note="NOTE")).replace("NOTE", "a\\u0000b")
+    backslash_then_u0000 = json.dumps(payload(document, note="a\\u0000b"))
+
+    refused = client.post("/api/spans/", escaped_nul, content_type="application/json")
+    stored = client.post("/api/spans/", backslash_then_u0000, content_type="application/json")
+
+    assert refused.status_code == 400 and error_of(refused)["fields"] == {"note": [error_of(refused)["message"]]}
+    assert stored.status_code == 201, stored.content
+    assert Span.objects.get(document=document).note == "a\\u0000b"
