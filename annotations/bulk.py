@@ -221,8 +221,8 @@ def _check_item(item, schema, annotator):
     except ValidationError as exc:
         raise ValidationError(api_field_errors(exc)) from None
     span.fill_context()
-    # Sorted, as a span reads back, so a response needs no query for them.
-    span.theme_codes = sorted(t.code for t in themes)
+    # In schema order, as a span reads back, so a response needs no query for them.
+    span.theme_codes = [t.code for t in sorted(themes, key=lambda theme: (theme.position, theme.code))]
     return span, themes
 
 

@@ -87,39 +87,49 @@ $body$;
 DROP_POSTGRESQL_FUNCTION = "DROP FUNCTION IF EXISTS lectern_jsonl_template"
 
 
-@deconstructible(path="annotations.export_template.JsonlTemplate")
-class JsonlTemplate(Expression):
-    """The generated column's expression, written in each database's own SQL."""
+class ColumnTemplate(Expression):
+    """A generated column's expression: sqlite_sql on SQLite, function(columns...) on PostgreSQL."""
 
     output_field = TextField()
+    sqlite_sql = function = columns = None
 
     def __eq__(self, other):
-        return isinstance(other, JsonlTemplate)
+        return type(other) is type(self)
 
     def __hash__(self):
-        return hash(JsonlTemplate)
+        return hash(type(self))
 
     def as_sql(self, compiler, connection):
-        raise NotSupportedError("The JSONL template is written for SQLite and PostgreSQL only.")
+        raise NotSupportedError(f"{type(self).__name__} is written for SQLite and PostgreSQL only.")
 
     def as_sqlite(self, compiler, connection):
-        return SQLITE_SQL, []
+        return self.sqlite_sql, []
 
     def as_postgresql(self, compiler, connection):
-        columns = ", ".join(connection.ops.quote_name(name) for name in COLUMNS)
-        return f"lectern_jsonl_template({columns})", []
+        columns = ", ".join(connection.ops.quote_name(name) for name in self.columns)
+        return f"{self.function}({columns})", []
+
+
+def run_on_postgresql(schema_editor, statement):
+    """For migrations: run statement on PostgreSQL, do nothing elsewhere."""
+    if schema_editor.connection.vendor == "postgresql":
+        with schema_editor.connection.cursor() as cursor:
+            cursor.execute(statement)
+
+
+@deconstructible(path="annotations.export_template.JsonlTemplate")
+class JsonlTemplate(ColumnTemplate):
+    """The JSONL template column's expression."""
+
+    sqlite_sql, function, columns = SQLITE_SQL, "lectern_jsonl_template", COLUMNS
 
 
 def create_postgresql_function(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        with schema_editor.connection.cursor() as cursor:
-            cursor.execute(POSTGRESQL_FUNCTION)
+    run_on_postgresql(schema_editor, POSTGRESQL_FUNCTION)
 
 
 def drop_postgresql_function(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        with schema_editor.connection.cursor() as cursor:
-            cursor.execute(DROP_POSTGRESQL_FUNCTION)
+    run_on_postgresql(schema_editor, DROP_POSTGRESQL_FUNCTION)
 
 
 # A span's themes as the export writes them, their codes in schema order ('["TRADE","ENERGY"]'),

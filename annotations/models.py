@@ -10,6 +10,7 @@ from simple_history.models import HistoricalRecords
 from corpus.models import Document, Membership, Project
 
 from .export_template import JsonlTemplate
+from .span_json import ApiJsonTemplate
 
 CONTEXT_CHARS = 32
 
@@ -143,8 +144,11 @@ class Span(models.Model):
         REJECTED = "rejected", "Rejected"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="spans")
-    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="spans")
+    # No index of their own: the composite indexes below begin with each of them.
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="spans", db_index=False)
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="spans", db_index=False
+    )
     start = models.PositiveIntegerField()
     end = models.PositiveIntegerField()
     text = models.TextField(help_text="The quoted text: exactly document.text[start:end].")
@@ -170,8 +174,12 @@ class Span(models.Model):
     provenance = models.JSONField(default=dict, blank=True)
     # The span's own part of its export line, written by the database (annotations.export_template).
     jsonl_template = models.GeneratedField(expression=JsonlTemplate(), output_field=models.TextField(), db_persist=True)
+    # The span's own part of its API JSON, for lists (annotations.span_json).
+    api_json_template = models.GeneratedField(
+        expression=ApiJsonTemplate(), output_field=models.TextField(), db_persist=True
+    )
 
-    history = HistoricalRecords(m2m_fields=[themes], excluded_fields=["jsonl_template"])
+    history = HistoricalRecords(m2m_fields=[themes], excluded_fields=["jsonl_template", "api_json_template"])
     objects = SpanQuerySet.as_manager()
 
     class Meta:

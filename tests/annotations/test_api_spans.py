@@ -49,7 +49,7 @@ def test_annotator_creates_a_span_with_labels(document, annotator, themes):
     span = Span.objects.get(pk=body["id"])
     assert (span.document, span.annotator, span.start, span.end, span.text) == (document, annotator, 13, 31, QUOTE)
     assert sorted(t.code for t in span.themes.all()) == ["FINANCE.currency", "TRADE"]
-    assert body["themes"] == ["FINANCE.currency", "TRADE"]  # sorted, on every path
+    assert body["themes"] == ["TRADE", "FINANCE.currency"]  # in schema order, on every path
     assert body["stance"] == "NEUTRAL" and span.stance.key == "NEUTRAL"
     assert body["stance_target"] == document.project.stance_target
     assert body["attributed_source"] == {"type": "ANONYMOUS", "name": "analysts", "affiliation": "", "via": ""}
@@ -364,7 +364,7 @@ def test_listing_500_spans_of_a_document_takes_a_fixed_number_of_queries(
 
     results = response.json()["results"]
     assert len(results) == 500
-    assert all(item["themes"] == ["FINANCE.currency", "TRADE"] and item["stance"] == "NEUTRAL" for item in results)
+    assert all(item["themes"] == ["TRADE", "FINANCE.currency"] and item["stance"] == "NEUTRAL" for item in results)
     assert list(results[0]) == list(SpanSerializer.Meta.fields)
     assert all(item["annotator"] == "alice" and item["document_external_id"] == document.external_id
                for item in results)
@@ -485,10 +485,13 @@ def test_a_span_reads_the_same_in_the_list_and_alone(span, annotator, curator):
 def test_list_and_single_reads_agree_on_every_field(document, annotator, curator, themes):
     """The list's JSON comes from SQL, a single span's from Python: they must match."""
     StanceValueFactory(project=document.project, key="NEUTRAL")
+    document.external_id = 'wire "7" at 100%s %'
+    document.save()
     created = client_for(annotator).post("/api/spans/", payload(
         document, text=QUOTE, themes=["TRADE.volume", "FINANCE", "TRADE"], stance="NEUTRAL", source_reliability="B",
         info_credibility=3, attributed_source={"type": "OFFICIAL", "name": "Lavrov", "affiliation": "MFA",
-                                               "via": "TASS"}, claim_type="EVALUATIVE", note='say "yes" \\ 🤝',
+                                               "via": "TASS"}, claim_type="EVALUATIVE",
+        note='say "yes" \\ 🤝 up 50%, %s %% %d',
     ), format="json").json()
     bare = client_for(annotator).post("/api/spans/", payload(document, start=0, end=8, text="Analysts"),
                                       format="json").json()
@@ -499,6 +502,33 @@ def test_list_and_single_reads_agree_on_every_field(document, annotator, curator
     assert [client_for(annotator).get(f"/api/spans/{item['id']}/").json() for item in listed] == listed
     assert listed[0]["admiralty"] == "B3" and listed[1]["admiralty"] == ""
     assert listed[1]["stance"] is None and listed[1]["info_credibility"] is None
+
+
+def test_the_list_follows_edits_of_the_span_and_of_what_it_names(document, annotator, curator, themes):
+    """Part of a listed span's JSON is kept beside it by the database; none of it may go stale."""
+    stance = StanceValueFactory(project=document.project, key="NEUTRAL")
+    created = client_for(annotator).post("/api/spans/", payload(document, themes=["TRADE"], stance="NEUTRAL"),
+                                         format="json").json()
+    edited = client_for(annotator).patch(f"/api/spans/{created['id']}/", {
+        "version": created["version"], "themes": ["FINANCE.currency", "TRADE.volume"], "note": "checked",
+        "source_reliability": "A", "info_credibility": 1,
+    }, format="json").json()
+    themes["FINANCE.currency"].key = "rouble"
+    themes["FINANCE.currency"].save()
+    stance.key = "NEUTRAL_TONE"
+    stance.save()
+    document.external_id = "renamed"
+    document.save()
+    annotator.username = "alice-renamed"
+    annotator.save()
+
+    [listed] = client_for(curator).get(f"/api/spans/?document={document.pk}").json()["results"]
+
+    assert listed["version"] == edited["version"] == created["version"] + 1
+    assert (listed["themes"], listed["stance"], listed["document_external_id"], listed["annotator"]) == (
+        ["TRADE.volume", "FINANCE.rouble"], "NEUTRAL_TONE", "renamed", "alice-renamed")
+    assert (listed["note"], listed["admiralty"], listed["updated_at"]) == ("checked", "A1", edited["updated_at"])
+    assert listed == client_for(annotator).get(f"/api/spans/{created['id']}/").json()
 
 
 def test_a_nul_character_is_refused_with_the_fields_that_hold_it(annotator, themes, document):
