@@ -56,14 +56,18 @@ char(133), '\\u0085'), char(8232), '\\u2028'), char(8233), '\\u2029')""".replace
 
 # PostgreSQL wants an immutable expression; to_json() and to_char() are only marked stable
 # (they could depend on settings), but neither does for text and for this fixed UTC pattern.
+# PL/pgSQL rather than SQL: an SQL function is not inlined here and goes through the SQL
+# function executor, planned again for every statement (0.2 ms, a cost every single span
+# save paid) and about 17 µs a row; PL/pgSQL keeps the expression's plan for the session and
+# takes about 6 µs a row.
 POSTGRESQL_FUNCTION = """
 CREATE OR REPLACE FUNCTION lectern_jsonl_template(
     p_id uuid, p_start integer, p_end integer, p_text text, p_prefix text, p_suffix text, p_stance_target text,
     p_source_reliability text, p_info_credibility integer, p_source_type text, p_source_name text,
     p_source_affiliation text, p_source_via text, p_claim_type text, p_note text, p_status text,
     p_created_at timestamptz, p_updated_at timestamptz
-) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $body$
-SELECT replace(replace(replace(replace(replace(
+) RETURNS text LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $body$ BEGIN
+RETURN replace(replace(replace(replace(replace(
 '{"schema_version":"SCHEMA_VERSION","id":"' || p_id::text || '","document_id":' || chr(1)
 || ',"start":' || p_start::text || ',"end":' || p_end::text
 || ',"text":' || to_json(p_text)::text || ',"prefix":' || to_json(p_prefix)::text
@@ -81,8 +85,8 @@ SELECT replace(replace(replace(replace(replace(
 || ',"created_at":"' || to_char(p_created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') || '"'
 || ',"updated_at":"' || to_char(p_updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') || '"',
 chr(37), chr(37) || chr(37)), chr(1), chr(37) || 's'),
-chr(133), '\\u0085'), chr(8232), '\\u2028'), chr(8233), '\\u2029')
-$body$;
+chr(133), '\\u0085'), chr(8232), '\\u2028'), chr(8233), '\\u2029');
+END $body$;
 """.replace("SCHEMA_VERSION", SCHEMA_VERSION)
 DROP_POSTGRESQL_FUNCTION = "DROP FUNCTION IF EXISTS lectern_jsonl_template"
 

@@ -84,14 +84,15 @@ API_COLUMNS = (
 
 # Immutable, as a generated column requires: to_json() and to_char() are only marked stable
 # (they could depend on settings), but neither does for text and for this fixed UTC pattern.
+# PL/pgSQL for the reason given in annotations.export_template.
 POSTGRESQL_API_FUNCTION = """
 CREATE OR REPLACE FUNCTION lectern_span_api_template(
     p_id uuid, p_document_id bigint, p_start integer, p_end integer, p_text text, p_prefix text, p_suffix text,
     p_stance_target text, p_source_reliability text, p_info_credibility integer, p_source_type text,
     p_source_name text, p_source_affiliation text, p_source_via text, p_claim_type text, p_note text,
     p_status text, p_version integer, p_created_at timestamptz, p_updated_at timestamptz
-) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $body$
-SELECT replace(replace(
+) RETURNS text LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $body$ BEGIN
+RETURN replace(replace(
 '{"id":"' || p_id::text || '","document":' || p_document_id::text || ',"document_external_id":' || chr(1)
 || ',"start":' || p_start::text || ',"end":' || p_end::text
 || ',"text":' || to_json(p_text)::text || ',"prefix":' || to_json(p_prefix)::text
@@ -106,8 +107,8 @@ SELECT replace(replace(
 || ',"created_at":"' || ISO_CREATED || 'Z","updated_at":"' || ISO_UPDATED
 || 'Z","admiralty":"' || CASE WHEN p_source_reliability <> '' AND p_info_credibility IS NOT NULL
    THEN p_source_reliability || p_info_credibility::text ELSE '' END || '"}',
-chr(37), chr(37) || chr(37)), chr(1), chr(37) || 's')
-$body$;
+chr(37), chr(37) || chr(37)), chr(1), chr(37) || 's');
+END $body$;
 """
 
 
