@@ -93,7 +93,8 @@ class Document(models.Model):
     external_id = models.CharField(max_length=200, help_text="Identifier from the source; unique within the project.")
     title = models.CharField(max_length=500, blank=True)
     text = models.TextField()
-    text_sha256 = models.CharField(max_length=64, editable=False, db_index=True)
+    # Looked up within a project, through the unique (project, text_sha256) constraint's index.
+    text_sha256 = models.CharField(max_length=64, editable=False)
     outlet = models.CharField(max_length=200, blank=True)
     author = models.CharField(max_length=200, blank=True)
     url = models.URLField(max_length=1000, blank=True)
