@@ -13,40 +13,12 @@ from functools import lru_cache
 
 from django.contrib.auth import get_user_model
 from django.db import NotSupportedError
-from django.db.models import Expression, Func, TextField
+from django.db.models import Expression, TextField
 from django.utils.deconstruct import deconstructible
 
 from corpus.models import Document
 
 from .export_template import ColumnTemplate, run_on_postgresql
-
-
-def _iso_sqlite(column):
-    # Stored by Django as "2025-05-01 10:00:00.123456" in UTC, the fraction left out when zero.
-    return f"(replace({column}, ' ', 'T') || 'Z')"
-
-
-def _iso_postgresql(column):
-    utc = f"({column} AT TIME ZONE 'UTC')"
-    return (f"(to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN mod(extract(microseconds FROM {utc})::bigint, "
-            f"1000000) = 0 THEN '' ELSE to_char({utc}, '.US') END || 'Z')")
-
-
-class ISOTimestamp(Func):
-    """A UTC date-time column as DRF writes it: 2025-05-01T10:00:00.123456Z, no fraction when it is zero."""
-
-    output_field = TextField()
-
-    def as_sql(self, compiler, connection, **extra_context):
-        raise NotSupportedError("ISOTimestamp is written for SQLite and PostgreSQL only.")
-
-    def as_sqlite(self, compiler, connection, **extra_context):
-        sql, params = compiler.compile(self.source_expressions[0])
-        return _iso_sqlite(sql), params
-
-    def as_postgresql(self, compiler, connection, **extra_context):
-        sql, params = compiler.compile(self.source_expressions[0])
-        return _iso_postgresql(f"({sql})"), params * 3
 
 
 # The span's own part of its API JSON, a stored generated column (Span.api_json_template) written
@@ -112,15 +84,15 @@ END $body$;
 """
 
 
-def _iso_postgresql_bare(column):
-    """As _iso_postgresql without the "Z", for the function above."""
+def _iso_postgresql(column):
+    """A UTC date-time as DRF writes it, without the "Z": no fraction when it is zero."""
     utc = f"({column} AT TIME ZONE 'UTC')"
     return (f"to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN mod(extract(microseconds FROM {utc})::bigint, "
             f"1000000) = 0 THEN '' ELSE to_char({utc}, '.US') END")
 
 
-POSTGRESQL_API_FUNCTION = POSTGRESQL_API_FUNCTION.replace("ISO_CREATED", _iso_postgresql_bare("p_created_at")).replace(
-    "ISO_UPDATED", _iso_postgresql_bare("p_updated_at"))
+POSTGRESQL_API_FUNCTION = POSTGRESQL_API_FUNCTION.replace("ISO_CREATED", _iso_postgresql("p_created_at")).replace(
+    "ISO_UPDATED", _iso_postgresql("p_updated_at"))
 DROP_POSTGRESQL_API_FUNCTION = "DROP FUNCTION IF EXISTS lectern_span_api_template"
 
 

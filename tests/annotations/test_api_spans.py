@@ -325,21 +325,32 @@ def test_updated_since_returns_exactly_the_changed_spans(labelled, annotator, cu
     assert client_for(curator).get("/api/spans/", {"updated_since": later}).json()["results"] == []
 
 
-def test_cursor_pages_neither_skip_nor_repeat_while_spans_are_added(document, annotator, themes):
+@pytest.mark.parametrize("one_document", [False, True], ids=["all spans", "one document's spans"])
+def test_cursor_pages_neither_skip_nor_repeat_while_spans_are_added(document, annotator, themes, one_document):
     items = [payload(document, start=0, end=8, text="Analysts", themes=["TRADE"]) for _ in range(5)]
     originals = {str(span.pk) for span in spans_bulk_create(items=items, annotator=annotator)}
     client = client_for(annotator)
+    query = f"document={document.pk}&" if one_document else ""
 
-    page = client.get("/api/spans/?page_size=2").json()
+    page = client.get(f"/api/spans/?{query}page_size=2").json()
     seen = [item["id"] for item in page["results"]]
     added = client.post("/api/spans/", payload(document), format="json").json()["id"]
     while page["next"]:
         page = client.get(page["next"]).json()
         seen += [item["id"] for item in page["results"]]
+    back = client.get(page["previous"]).json()
 
     assert len(seen) == len(set(seen))
     assert set(seen) == originals | {added}
-    assert page["previous"] is not None
+    assert [item["id"] for item in back["results"]] == seen[-len(page["results"]) - 2:-len(page["results"])]
+
+
+@pytest.mark.parametrize("value", ["abc", "1.5", "1e3"])
+def test_a_document_filter_that_is_not_an_id_is_refused(annotator, themes, value):
+    response = client_for(annotator).get("/api/spans/", {"document": value})
+
+    assert response.status_code == 400
+    assert "document" in error_of(response)["fields"]
 
 
 def test_page_size_is_capped_at_1000(document, annotator, themes):
