@@ -88,6 +88,11 @@ def _hex(value):
     return value.hex
 
 
+# Fewer rows go in one INSERT on PostgreSQL: COPY cannot join a pipeline (see
+# annotations.bulk), and for a row or two it saves nothing.
+COPY_FROM_ROWS = 20
+
+
 def insert_rows(model, columns, rows, prepared=None):
     """INSERT rows of model (tuples in the order of columns, a list of fields), all in few statements.
 
@@ -117,13 +122,14 @@ def insert_rows(model, columns, rows, prepared=None):
             # In process: executemany loops in C, one prepared statement for every row.
             cursor.executemany(head + one, rows)
             return
-        if conn.vendor == "postgresql":
+        if conn.vendor == "postgresql" and len(rows) >= COPY_FROM_ROWS:
             # COPY streams the rows in one command, several times faster than INSERT here.
             with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
             return
-        # Elsewhere: many rows per statement, within the parameters a statement may bind.
+        # Elsewhere, and few rows on PostgreSQL: many rows per statement, within the parameters
+        # a statement may bind.
         per = max(1, min(1000, 65_535 // len(columns)))
         for at in range(0, len(rows), per):
             batch = rows[at:at + per]

@@ -1,7 +1,9 @@
 import time
 
 import pytest
+from django.db import DatabaseError, connection
 
+from annotations import bulk
 from annotations.models import Span
 from annotations.services import span_restore
 
@@ -42,6 +44,26 @@ def test_bulk_create_stores_every_span_with_its_themes_and_history(document, ann
     record = HistoricalSpan.objects.get(id=second.pk)
     assert record.history_type == "+" and record.history_user == annotator
     assert sorted(record.themes.values_list("theme__code", flat=True)) == ["TRADE", "TRADE.volume"]
+
+
+@pytest.mark.parametrize("count", [1, 30], ids=["one span", "a batch"])
+def test_a_statement_failing_in_the_database_stores_nothing(document, annotator, themes, monkeypatch, count):
+    """Whatever way the rows travel (one statement after another, or sent together), a failure undoes them all."""
+    real_insert_rows = bulk.insert_rows
+
+    def failing_after_the_history(model, columns, rows, prepared=None):
+        real_insert_rows(model, columns, rows, prepared)
+        if model is HistoricalSpan:
+            with connection.cursor() as cursor:
+                cursor.execute("INSERT INTO lectern_no_such_table VALUES (1)")
+
+    monkeypatch.setattr(bulk, "insert_rows", failing_after_the_history)
+
+    with pytest.raises(DatabaseError):
+        bulk.spans_bulk_create(items=[item(document)] * count, annotator=annotator)
+
+    assert not Span.objects.exists() and not HistoricalSpan.objects.exists()
+    assert not Span.themes.through.objects.exists()
 
 
 def test_a_bulk_created_span_can_be_restored_with_its_themes(document, annotator, themes):
