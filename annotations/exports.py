@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from psycopg.adapt import Loader
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
@@ -89,7 +90,8 @@ FILLED_LINES = (
     "coalesce(%s::jsonb ->> x.stance_id::text, 'null'), "
     "coalesce(CASE WHEN x.status = 'gold' THEN %s::jsonb ELSE %s::jsonb END ->> x.annotator_id::text, "
     "(SELECT {name} FROM {users} u WHERE u.{pk} = x.annotator_id))) "
-    "|| CASE WHEN x.status = 'gold' THEN chr(2) || x.provenance_text ELSE '' END, chr(10)) FROM ({inner}) x"
+    "|| CASE WHEN x.status = 'gold' THEN chr(2) || x.provenance_text ELSE '}}' END || chr(10), ''), count(*) "
+    "FROM ({inner}) x"
 )
 
 
@@ -229,6 +231,13 @@ class Chunk:
     documents: dict  # document id -> (external_id, text_sha256)
     annotators: dict  # user id -> username (every one seen so far)
     block: bytes | None = None  # the chunk's JSONL, where the database wrote it (PostgreSQL)
+
+
+class RawTextLoader(Loader):
+    """Hands a PostgreSQL text value over as the bytes it arrived in: UTF-8, the encoding Django sets."""
+
+    def load(self, data):
+        return bytes(data)
 
 
 @dataclass
@@ -421,23 +430,25 @@ class SpanReader:
         )
         params = [*by_document, *self.filled_maps, *params]
         with connection.cursor() as cursor:
+            # The block as the server's UTF-8 bytes: decoding 1.5 MB a chunk only to encode it
+            # again cost a fifth of the export's time in Python.
+            cursor.cursor.adapters.register_loader("text", RawTextLoader)
             cursor.execute(statement, params)
-            (text,) = cursor.fetchone()
-        if not text:
+            block, lines = cursor.fetchone()
+        if not lines:
             return b"", []
-        block = (text + "\n").encode("utf-8")
         if b"\x02" in block:
-            lines = block.split(b"\n")
-            for i, line in enumerate(lines):
+            # Gold spans: the provenance, written compactly, then the closing brace.
+            parts = block.split(b"\n")
+            for i, line in enumerate(parts):
                 if b"\x02" in line:
                     head, provenance = line.split(b"\x02")
                     provenance = json.dumps(json.loads(provenance), ensure_ascii=False, separators=(",", ":"))
-                    lines[i] = head + escape_line_breakers(',"provenance":' + provenance).encode("utf-8")
-            block = b"\n".join(lines)
-        block = block.replace(b"\n", b"}\n")
+                    parts[i] = head + escape_line_breakers(',"provenance":' + provenance + "}").encode("utf-8")
+            block = b"\n".join(parts)
         last = json.loads(block[block.rfind(b"\n", 0, len(block) - 1) + 1:])
         keys = (last["id"], last["document_id"], last["start"], last["end"])
-        return block, [keys] * block.count(b"\n")
+        return block, [keys] * lines
 
     def theme_codes(self, chunk, row):
         ids = chunk.themes.get(row[ID], ())
