@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timezone as dt_timezone
 from json.encoder import encode_basestring
@@ -233,6 +234,92 @@ class Chunk:
     block: bytes | None = None  # the chunk's JSONL, where the database wrote it (PostgreSQL)
 
 
+class _Windows:
+    """The span queries of an export: windows of consecutive documents, each read up to a chunk.
+
+    A window covers as many documents as should hold about one chunk of spans; when one holds
+    more, the next query resumes after the last span read (keyset on document, start, end, id)
+    and the window shrinks, and when they hold fewer it widens.
+    """
+
+    def __init__(self, rows_query, documents, chunk_size):
+        self.rows_query, self.documents, self.chunk_size = rows_query, documents, chunk_size
+        self.pending = []  # the next documents in id order, read a page at a time
+        self.last_read = -1  # id of the last document read into pending
+        self.more = True  # whether documents after last_read may remain
+        self.start_at = 0  # first document id of the next window
+        self.resume = None  # (document, start, end, id) of the last span read inside that document
+        self.window = FIRST_WINDOW
+
+    def next(self):
+        """(documents, sql, params) of the next query, or None when no document is left."""
+        pending = self.pending
+        if pending and pending[0][0] < self.start_at:
+            del pending[:bisect.bisect_left(pending, (self.start_at,))]
+        if len(pending) < self.window and self.more:
+            size = max(DOCUMENT_PAGE, self.window)
+            page = list(self.documents.filter(pk__gt=self.last_read)[:size])
+            self.more = len(page) == size
+            if page:
+                self.last_read = page[-1][0]
+                pending.extend(page)
+        docs = pending[:self.window]
+        if not docs:
+            return None
+        query = self.rows_query.filter(document_id__in=[d[0] for d in docs])
+        if self.resume is not None:
+            doc, start, end, span_id = self.resume
+            query = query.filter(
+                Q(document_id__gt=doc)
+                | Q(document_id=doc, start__gt=start)
+                | Q(document_id=doc, start=start, end__gt=end)
+                | Q(document_id=doc, start=start, end=end, id__gt=uuid.UUID(span_id))
+            )
+        # The compiled SQL runs on a plain cursor: rows of a dozen columns decoded by the
+        # ORM cost a third more, and every column here is already text or a number.
+        sql, params = query[:self.chunk_size].query.sql_with_params()
+        return docs, sql, params
+
+    def advance(self, docs, rows):
+        """Take the rows the query of docs gave; the next query (as next()), or None at the end."""
+        ids = [d[0] for d in docs]
+        if len(rows) == self.chunk_size:
+            last = rows[-1]
+            self.resume = (last[DOC], last[START], last[END], last[ID])
+            self.start_at = last[DOC]
+            # The window held more than a chunk: shrink it to what one chunk covered.
+            self.window = max(1, ids.index(last[DOC]) + 1)
+        else:
+            self.resume = None
+            self.start_at = ids[-1] + 1
+            if len(docs) < self.window and not rows:
+                return None
+            # Sparse spans (a narrow filter): widen the window toward one chunk's worth.
+            density = len(rows) / len(docs)
+            self.window = MAX_WINDOW if density == 0 else min(MAX_WINDOW, max(1, int(self.chunk_size / density)))
+        return self.next()
+
+
+class _ReadAhead:
+    """One thread with a database connection of its own, running a chunk's query ahead of the writer."""
+
+    def __init__(self, alias):
+        self.alias = alias
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-read-ahead")
+
+    def submit(self, filled_block, planned):
+        docs, sql, params = planned
+        return self.executor.submit(lambda: filled_block(connections[self.alias], sql, params, docs))
+
+    def close(self):
+        """Close the thread's connection, in the thread (after a query it may still be running)."""
+        self.executor.submit(self._close_connection)
+        self.executor.shutdown(wait=True)
+
+    def _close_connection(self):
+        connections[self.alias].close()
+
+
 class RawTextLoader(Loader):
     """Hands a PostgreSQL text value over as the bytes it arrived in: UTF-8, the encoding Django sets."""
 
@@ -302,6 +389,10 @@ class SpanReader:
         write lock for the whole export): a span edited while an export runs may come in its old
         or new place, or be missed if it moved behind the cursor; its updated_at brings it back
         in the next updated_since pull.
+
+        On PostgreSQL the JSONL blocks are read one chunk ahead, on a connection of their own,
+        while the chunk before goes out: the server writes and sends a block in about the time
+        the worker takes to pass one on, so each waited for the other.
         """
         alias = router.db_for_read(Span)
         connection = connections[alias]
@@ -316,81 +407,52 @@ class SpanReader:
         )
         users = get_user_model().objects
         annotators = {}
-        rows_query = self.rows()
-        documents = self.documents().values_list("pk", "external_id", "text_sha256")
-        pending = []  # the next documents in id order, read a page at a time
-        last_read = -1  # id of the last document read into pending
-        more = True  # whether documents after last_read may remain
-        start_at = 0  # first document id of the next window
-        resume = None  # (document, start, end, id) of the last span read inside that document
-        window = FIRST_WINDOW
-        while True:
-            if pending and pending[0][0] < start_at:
-                del pending[:bisect.bisect_left(pending, (start_at,))]
-            if len(pending) < window and more:
-                size = max(DOCUMENT_PAGE, window)
-                page = list(documents.filter(pk__gt=last_read)[:size])
-                more = len(page) == size
-                if page:
-                    last_read = page[-1][0]
-                    pending.extend(page)
-            docs = pending[:window]
-            if not docs:
-                return
-            ids = [d[0] for d in docs]
-            query = rows_query.filter(document_id__in=ids)
-            if resume is not None:
-                doc, start, end, span_id = resume
-                query = query.filter(
-                    Q(document_id__gt=doc)
-                    | Q(document_id=doc, start__gt=start)
-                    | Q(document_id=doc, start=start, end__gt=end)
-                    | Q(document_id=doc, start=start, end=end, id__gt=uuid.UUID(span_id))
-                )
-            # The compiled SQL runs on a plain cursor: rows of a dozen columns decoded by the
-            # ORM cost a third more, and every column here is already text or a number.
-            sql, params = query[:self.chunk_size].query.sql_with_params()
-            block = None
-            if self.template and connection.vendor == "postgresql":
-                block, rows = self.filled_block(connection, sql, params, docs)
-            else:
-                with connection.cursor() as cursor:
-                    cursor.execute(sql, params)
-                    rows = cursor.fetchall()
-            if len(rows) == self.chunk_size:
-                last = rows[-1]
-                resume = (last[DOC], last[START], last[END], last[ID])
-                start_at = last[DOC]
-                # The window held more than a chunk: shrink it to what one chunk covered.
-                window = max(1, ids.index(last[DOC]) + 1)
-            else:
-                resume = None
-                start_at = ids[-1] + 1
-                if len(docs) < window and not rows:
-                    return
-                # Sparse spans (a narrow filter): widen the window toward one chunk's worth.
-                density = len(rows) / len(docs)
-                window = MAX_WINDOW if density == 0 else min(MAX_WINDOW, max(1, int(self.chunk_size / density)))
-            if not rows:
-                continue
-            themes = {}
-            if block is not None:
-                yield Chunk(rows=rows, themes=themes, documents={}, annotators=annotators, block=block)
-                continue
-            if not self.template:
-                span_ids = [row[ID] for row in rows]
-                with connection.cursor() as cursor:
-                    if connection.vendor == "postgresql":
-                        cursor.execute(theme_sql, ["{" + ",".join(span_ids) + "}"])
-                    else:
-                        cursor.execute(theme_sql.format(", ".join(["%s"] * len(span_ids))), span_ids)
-                    for span_id, theme_id in cursor.fetchall():
-                        themes.setdefault(span_id, []).append(theme_id)
-            person = TEMPLATE_ANNOTATOR if self.template else ANNOTATOR
-            missing = {row[person] for row in rows} - annotators.keys()
-            if missing:
-                annotators.update(users.filter(pk__in=missing).values_list("pk", "username"))
-            yield Chunk(rows=rows, themes=themes, documents={d[0]: (d[1], d[2]) for d in docs}, annotators=annotators)
+        windows = _Windows(self.rows(), self.documents().values_list("pk", "external_id", "text_sha256"),
+                           self.chunk_size)
+        filled = self.template and connection.vendor == "postgresql"
+        # Another connection sees only what is committed: inside a transaction (a test's,
+        # for one) the blocks are read in turn on this one.
+        ahead = _ReadAhead(alias) if filled and not connection.in_atomic_block else None
+        try:
+            planned = windows.next()
+            pending = ahead.submit(self.filled_block, planned) if ahead and planned else None
+            while planned is not None:
+                docs, sql, params = planned
+                block = None
+                if pending is not None:
+                    block, rows = pending.result()
+                elif filled:
+                    block, rows = self.filled_block(connection, sql, params, docs)
+                else:
+                    with connection.cursor() as cursor:
+                        cursor.execute(sql, params)
+                        rows = cursor.fetchall()
+                planned = windows.advance(docs, rows)
+                pending = ahead.submit(self.filled_block, planned) if ahead and planned else None
+                if not rows:
+                    continue
+                themes = {}
+                if block is not None:
+                    yield Chunk(rows=rows, themes=themes, documents={}, annotators=annotators, block=block)
+                    continue
+                if not self.template:
+                    span_ids = [row[ID] for row in rows]
+                    with connection.cursor() as cursor:
+                        if connection.vendor == "postgresql":
+                            cursor.execute(theme_sql, ["{" + ",".join(span_ids) + "}"])
+                        else:
+                            cursor.execute(theme_sql.format(", ".join(["%s"] * len(span_ids))), span_ids)
+                        for span_id, theme_id in cursor.fetchall():
+                            themes.setdefault(span_id, []).append(theme_id)
+                person = TEMPLATE_ANNOTATOR if self.template else ANNOTATOR
+                missing = {row[person] for row in rows} - annotators.keys()
+                if missing:
+                    annotators.update(users.filter(pk__in=missing).values_list("pk", "username"))
+                yield Chunk(rows=rows, themes=themes, documents={d[0]: (d[1], d[2]) for d in docs},
+                            annotators=annotators)
+        finally:
+            if ahead is not None:
+                ahead.close()
 
     def filled_block(self, connection, sql, params, documents):
         """Run a chunk's query with PostgreSQL filling each template: (JSONL block, key rows).

@@ -149,3 +149,32 @@ def test_export_names_former_members_and_documents_far_apart(
     records = [json.loads(line) for line in lines]
     assert [r["annotator"] for r in records] == ["alice", "bob"]
     assert records[1]["document_external_id"] == "later\u2028one" and "\u2028" not in lines[1]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_export_outside_a_transaction_gives_the_same_lines_in_many_small_chunks(
+    schema, project, text_document, annotator, curator, monkeypatch
+):
+    """Committed data, as a served export reads it: on PostgreSQL the blocks are then read ahead on another connection."""
+    from annotations import exports
+
+    read_ahead = []
+    real_submit = exports._ReadAhead.submit
+    monkeypatch.setattr(exports._ReadAhead, "submit", lambda self, *a: read_ahead.append(a) or real_submit(self, *a))
+    others = [DocumentFactory(project=project, text=f"Trade talk {n}: yuan and rouble.") for n in range(6)]
+    for n, document in enumerate([text_document, *others]):
+        add(document, annotator, "Trade", themes=["TRADE"])
+        add(document, curator if n % 2 else annotator, "yuan" if n else "yuan rose 50%", themes=["FINANCE.currency"])
+    gold = add(text_document, curator, "Arctic route", themes=["ARCTIC"], status="gold")
+    Span.objects.filter(pk=gold.pk).update(provenance={"method": "edit", "source_ids": []})
+
+    spans = Span.objects.all()
+    written = b"".join(export_stream(project, "jsonl", spans=spans, chunk_size=3)).decode("utf-8").splitlines()
+
+    reader = SpanReader(project, spans)
+    expected = [
+        escape_line_breakers(json.dumps(record(reader, chunk, row), ensure_ascii=False, separators=(",", ":")))
+        for chunk in reader.chunks() for row in chunk.rows
+    ]
+    assert written == expected and len(written) == 15
+    assert bool(read_ahead) == (connection.vendor == "postgresql")
