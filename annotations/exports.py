@@ -11,6 +11,7 @@ import io
 import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import timezone as dt_timezone
 from json.encoder import encode_basestring
@@ -46,6 +47,8 @@ FIRST_WINDOW = 32
 # PostgreSQL: a window's documents go as an array indexed by id while ids are this close together.
 ID_GAP_ALLOWANCE = 64
 DOCUMENT_PAGE = 1000
+# PostgreSQL JSONL: blocks of documents read at once, each on a connection of its own.
+READ_AHEAD = 2
 TEXT_BATCH = 50
 
 JSONL_FIELDS = (
@@ -234,12 +237,14 @@ class Chunk:
     block: bytes | None = None  # the chunk's JSONL, where the database wrote it (PostgreSQL)
 
 
-class _Windows:
-    """The span queries of an export: windows of consecutive documents, each read up to a chunk.
+class _Blocks:
+    """The span queries of an export: blocks of consecutive documents, each read a chunk at a time.
 
-    A window covers as many documents as should hold about one chunk of spans; when one holds
-    more, the next query resumes after the last span read (keyset on document, start, end, id)
-    and the window shrinks, and when they hold fewer it widens.
+    A block covers as many documents as should hold about one chunk of spans, judged by the
+    spans per document of the blocks read so far. A block holding more is read on: the next
+    query resumes after its last span (keyset on document, start, end, id) within the block's
+    remaining documents. Blocks never depend on each other's rows, so the next block's first
+    query can run while the current block is still being read.
     """
 
     def __init__(self, rows_query, documents, chunk_size):
@@ -247,15 +252,12 @@ class _Windows:
         self.pending = []  # the next documents in id order, read a page at a time
         self.last_read = -1  # id of the last document read into pending
         self.more = True  # whether documents after last_read may remain
-        self.start_at = 0  # first document id of the next window
-        self.resume = None  # (document, start, end, id) of the last span read inside that document
         self.window = FIRST_WINDOW
+        self.documents_read = self.spans_read = 0
 
     def next(self):
-        """(documents, sql, params) of the next query, or None when no document is left."""
+        """The next block's documents, as (pk, external_id, text_sha256) rows, or None after the last."""
         pending = self.pending
-        if pending and pending[0][0] < self.start_at:
-            del pending[:bisect.bisect_left(pending, (self.start_at,))]
         if len(pending) < self.window and self.more:
             size = max(DOCUMENT_PAGE, self.window)
             page = list(self.documents.filter(pk__gt=self.last_read)[:size])
@@ -263,61 +265,63 @@ class _Windows:
             if page:
                 self.last_read = page[-1][0]
                 pending.extend(page)
-        docs = pending[:self.window]
-        if not docs:
-            return None
-        query = self.rows_query.filter(document_id__in=[d[0] for d in docs])
-        if self.resume is not None:
-            doc, start, end, span_id = self.resume
+        block = pending[:self.window]
+        del pending[:self.window]
+        return block or None
+
+    def query(self, block, after=None):
+        """(documents, sql, params): up to a chunk of the block's spans, those after the row `after` if given."""
+        docs = block
+        query = self.rows_query
+        if after is not None:
+            doc, start, end, span_id = after[DOC], after[START], after[END], after[ID]
+            docs = block[bisect.bisect_left(block, (doc,)):]
             query = query.filter(
                 Q(document_id__gt=doc)
                 | Q(document_id=doc, start__gt=start)
                 | Q(document_id=doc, start=start, end__gt=end)
                 | Q(document_id=doc, start=start, end=end, id__gt=uuid.UUID(span_id))
             )
+        query = query.filter(document_id__in=[d[0] for d in docs])
         # The compiled SQL runs on a plain cursor: rows of a dozen columns decoded by the
         # ORM cost a third more, and every column here is already text or a number.
         sql, params = query[:self.chunk_size].query.sql_with_params()
         return docs, sql, params
 
-    def advance(self, docs, rows):
-        """Take the rows the query of docs gave; the next query (as next()), or None at the end."""
-        ids = [d[0] for d in docs]
-        if len(rows) == self.chunk_size:
-            last = rows[-1]
-            self.resume = (last[DOC], last[START], last[END], last[ID])
-            self.start_at = last[DOC]
-            # The window held more than a chunk: shrink it to what one chunk covered.
-            self.window = max(1, ids.index(last[DOC]) + 1)
-        else:
-            self.resume = None
-            self.start_at = ids[-1] + 1
-            if len(docs) < self.window and not rows:
-                return None
-            # Sparse spans (a narrow filter): widen the window toward one chunk's worth.
-            density = len(rows) / len(docs)
-            self.window = MAX_WINDOW if density == 0 else min(MAX_WINDOW, max(1, int(self.chunk_size / density)))
-        return self.next()
+    def finished(self, block, spans):
+        """Learn from a block read to its end how many documents the next ones should cover."""
+        self.documents_read += len(block)
+        self.spans_read += spans
+        density = self.spans_read / self.documents_read
+        # Sparse spans (a narrow filter) widen the blocks toward a chunk's worth; dense ones narrow them.
+        self.window = MAX_WINDOW if density == 0 else min(MAX_WINDOW, max(1, int(self.chunk_size / density)))
 
 
 class _ReadAhead:
-    """One thread with a database connection of its own, running a chunk's query ahead of the writer."""
+    """Threads with database connections of their own, running chunk queries ahead of the writer."""
 
-    def __init__(self, alias):
+    def __init__(self, alias, threads):
         self.alias = alias
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-read-ahead")
+        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="export-read-ahead")
+        self.opened = []
 
-    def submit(self, filled_block, planned):
+    def submit(self, read, planned):
         docs, sql, params = planned
-        return self.executor.submit(lambda: filled_block(connections[self.alias], sql, params, docs))
+        return self.executor.submit(self._run, read, sql, params, docs)
+
+    def _run(self, read, sql, params, docs):
+        connection = connections[self.alias]
+        if connection not in self.opened:
+            connection.inc_thread_sharing()  # so that close() may close it from the writer's thread
+            self.opened.append(connection)
+        return read(connection, sql, params, docs)
 
     def close(self):
-        """Close the thread's connection, in the thread (after a query it may still be running)."""
-        self.executor.submit(self._close_connection)
-        self.executor.shutdown(wait=True)
-
-    def _close_connection(self):
-        connections[self.alias].close()
+        """Wait for the queries still running, then close the threads' connections."""
+        self.executor.shutdown(wait=True, cancel_futures=True)
+        for connection in self.opened:
+            connection.close()
+            connection.dec_thread_sharing()
 
 
 class RawTextLoader(Loader):
@@ -390,9 +394,10 @@ class SpanReader:
         or new place, or be missed if it moved behind the cursor; its updated_at brings it back
         in the next updated_since pull.
 
-        On PostgreSQL the JSONL blocks are read one chunk ahead, on a connection of their own,
-        while the chunk before goes out: the server writes and sends a block in about the time
-        the worker takes to pass one on, so each waited for the other.
+        On PostgreSQL the JSONL blocks are read ahead, on connections of their own, while the
+        chunk before goes out: two blocks of documents at a time, in parallel. One server process
+        wrote and sent a chunk's block in about four times as long as the worker took to pass
+        it on.
         """
         alias = router.db_for_read(Span)
         connection = connections[alias]
@@ -407,33 +412,53 @@ class SpanReader:
         )
         users = get_user_model().objects
         annotators = {}
-        windows = _Windows(self.rows(), self.documents().values_list("pk", "external_id", "text_sha256"),
-                           self.chunk_size)
+        blocks = _Blocks(self.rows(), self.documents().values_list("pk", "external_id", "text_sha256"),
+                         self.chunk_size)
         filled = self.template and connection.vendor == "postgresql"
+
+        def read(connection, sql, params, docs):
+            if filled:
+                return self.filled_block(connection, sql, params, docs)
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                return None, cursor.fetchall()
+
         # Another connection sees only what is committed: inside a transaction (a test's,
-        # for one) the blocks are read in turn on this one.
-        ahead = _ReadAhead(alias) if filled and not connection.in_atomic_block else None
+        # for one) every query runs in turn on this one.
+        ahead = _ReadAhead(alias, READ_AHEAD) if filled and not connection.in_atomic_block else None
+        # The queries to read, in the order their rows go out: [block, (docs, sql, params), future, spans so far].
+        queue = deque()
+
+        def start(entry):
+            entry[2] = ahead.submit(read, entry[1]) if ahead is not None else None
+            return entry
+
+        def fill():
+            while len(queue) < READ_AHEAD:
+                block = blocks.next()
+                if block is None:
+                    return
+                queue.append(start([block, blocks.query(block), None, 0]))
+
         try:
-            planned = windows.next()
-            pending = ahead.submit(self.filled_block, planned) if ahead and planned else None
-            while planned is not None:
-                docs, sql, params = planned
-                block = None
-                if pending is not None:
-                    block, rows = pending.result()
-                elif filled:
-                    block, rows = self.filled_block(connection, sql, params, docs)
+            fill()
+            while queue:
+                entry = queue[0]
+                block, (docs, sql, params), future, spans = entry
+                block_text, rows = future.result() if future is not None else read(connection, sql, params, docs)
+                if len(rows) == self.chunk_size:
+                    # The block holds more: read on after this chunk's last span.
+                    entry[1], entry[3] = blocks.query(block, after=rows[-1]), spans + len(rows)
+                    start(entry)
                 else:
-                    with connection.cursor() as cursor:
-                        cursor.execute(sql, params)
-                        rows = cursor.fetchall()
-                planned = windows.advance(docs, rows)
-                pending = ahead.submit(self.filled_block, planned) if ahead and planned else None
+                    queue.popleft()
+                    blocks.finished(block, spans + len(rows))
+                    fill()
                 if not rows:
                     continue
                 themes = {}
-                if block is not None:
-                    yield Chunk(rows=rows, themes=themes, documents={}, annotators=annotators, block=block)
+                if block_text is not None:
+                    yield Chunk(rows=rows, themes=themes, documents={}, annotators=annotators, block=block_text)
                     continue
                 if not self.template:
                     span_ids = [row[ID] for row in rows]

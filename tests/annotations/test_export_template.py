@@ -152,29 +152,34 @@ def test_export_names_former_members_and_documents_far_apart(
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("first_window, chunk_size", [(32, 3), (1, 2), (3, 4)])
 def test_an_export_outside_a_transaction_gives_the_same_lines_in_many_small_chunks(
-    schema, project, text_document, annotator, curator, monkeypatch
+    schema, project, text_document, annotator, curator, monkeypatch, first_window, chunk_size
 ):
-    """Committed data, as a served export reads it: on PostgreSQL the blocks are then read ahead on another connection."""
+    """Committed data, as a served export reads it: on PostgreSQL blocks of documents are then read in parallel."""
     from annotations import exports
 
     read_ahead = []
     real_submit = exports._ReadAhead.submit
     monkeypatch.setattr(exports._ReadAhead, "submit", lambda self, *a: read_ahead.append(a) or real_submit(self, *a))
-    others = [DocumentFactory(project=project, text=f"Trade talk {n}: yuan and rouble.") for n in range(6)]
+    monkeypatch.setattr(exports, "FIRST_WINDOW", first_window)
+    others = [DocumentFactory(project=project, text=f"Trade talk {n}: yuan and rouble, trade.") for n in range(12)]
     for n, document in enumerate([text_document, *others]):
-        add(document, annotator, "Trade", themes=["TRADE"])
-        add(document, curator if n % 2 else annotator, "yuan" if n else "yuan rose 50%", themes=["FINANCE.currency"])
+        # Documents with no span, one, and up to five, so that blocks end inside and between documents.
+        for k in range(n % 6):
+            add(document, annotator if k % 2 else curator, "Trade", themes=["TRADE"], occurrence=0)
+        if n % 3 == 0:
+            add(document, annotator, "yuan" if n else "yuan rose 50%", themes=["FINANCE.currency"])
     gold = add(text_document, curator, "Arctic route", themes=["ARCTIC"], status="gold")
     Span.objects.filter(pk=gold.pk).update(provenance={"method": "edit", "source_ids": []})
 
     spans = Span.objects.all()
-    written = b"".join(export_stream(project, "jsonl", spans=spans, chunk_size=3)).decode("utf-8").splitlines()
+    written = b"".join(export_stream(project, "jsonl", spans=spans, chunk_size=chunk_size)).decode("utf-8")
 
     reader = SpanReader(project, spans)
     expected = [
         escape_line_breakers(json.dumps(record(reader, chunk, row), ensure_ascii=False, separators=(",", ":")))
         for chunk in reader.chunks() for row in chunk.rows
     ]
-    assert written == expected and len(written) == 15
+    assert written.splitlines() == expected and len(expected) == Span.objects.count() == 36
     assert bool(read_ahead) == (connection.vendor == "postgresql")
