@@ -10,8 +10,8 @@ import csv
 import io
 import json
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timezone as dt_timezone
 from json.encoder import encode_basestring
@@ -241,7 +241,7 @@ class _Blocks:
     """The span queries of an export: blocks of consecutive documents, each read a chunk at a time.
 
     A block covers as many documents as should hold about one chunk of spans, judged by the
-    spans per document of the blocks read so far. A block holding more is read on: the next
+    spans per document of the last block read. A block holding more is read on: the next
     query resumes after its last span (keyset on document, start, end, id) within the block's
     remaining documents. Blocks never depend on each other's rows, so the next block's first
     query can run while the current block is still being read.
@@ -253,7 +253,6 @@ class _Blocks:
         self.last_read = -1  # id of the last document read into pending
         self.more = True  # whether documents after last_read may remain
         self.window = FIRST_WINDOW
-        self.documents_read = self.spans_read = 0
 
     def next(self):
         """The next block's documents, as (pk, external_id, text_sha256) rows, or None after the last."""
@@ -290,9 +289,7 @@ class _Blocks:
 
     def finished(self, block, spans):
         """Learn from a block read to its end how many documents the next ones should cover."""
-        self.documents_read += len(block)
-        self.spans_read += spans
-        density = self.spans_read / self.documents_read
+        density = spans / len(block)
         # Sparse spans (a narrow filter) widen the blocks toward a chunk's worth; dense ones narrow them.
         self.window = MAX_WINDOW if density == 0 else min(MAX_WINDOW, max(1, int(self.chunk_size / density)))
 
