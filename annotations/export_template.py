@@ -244,6 +244,11 @@ def _run(schema_editor, statements):
 
 def add_theme_codes(apps, schema_editor):
     vendor = schema_editor.connection.vendor
+    if vendor == "postgresql":
+        # Every row a migration has just rewritten counts as inserted by its transaction, so the
+        # UPDATE that fills the column queues a deferred foreign-key check per span; pending, they
+        # make PostgreSQL refuse any later index on the table in the same migration. Checked now.
+        _run(schema_editor, ["SET CONSTRAINTS ALL IMMEDIATE"])
     _run(schema_editor, POSTGRESQL_THEME_CODES if vendor == "postgresql" else SQLITE_THEME_CODES)
 
 
