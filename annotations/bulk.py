@@ -20,7 +20,7 @@ from django.utils import timezone
 from corpus.bulk import COPY_FROM_ROWS, insert_rows, unsaved
 from corpus.models import Document, Membership, Project
 
-from .export_template import theme_codes_json
+from .export_template import codes_json, theme_codes
 from .models import ClaimType, InfoCredibility, SourceReliability, SourceType, Span, StanceValue, Theme
 from .services import check_submittable
 
@@ -223,7 +223,7 @@ def _check_item(item, schema, annotator):
         raise ValidationError(api_field_errors(exc)) from None
     span.fill_context()
     # In schema order, as a span reads back, so a response needs no query for them.
-    span.theme_codes = [t.code for t in sorted(themes, key=lambda theme: (theme.position, theme.code))]
+    span.theme_codes = theme_codes(themes)
     return span, themes
 
 
@@ -280,8 +280,8 @@ def _store(checked, annotator):
     span_columns = [f for f in Span._meta.concrete_fields if not f.generated]  # the database writes the rest
     # The themes as the export reads them (annotations.export_template): written here with the
     # row, the database's triggers find them right and leave the row where it is.
-    theme_codes = models.TextField()
-    theme_codes.column = "theme_codes"
+    codes_column = models.TextField()
+    codes_column.column = "theme_codes"
     link_columns = [through._meta.get_field("span"), through._meta.get_field("theme")]
     # The reason names the batch, so its history records can be found again in SQL below.
     reason = f"bulk create {uuid.uuid4().hex}"
@@ -302,8 +302,8 @@ def _store(checked, annotator):
         # theme codes then find no span to update, and each span arrives with its codes.
         insert_rows(through, link_columns, [(span.pk, theme.pk) for span, themes in checked for theme in themes],
                     prepared)
-        insert_rows(Span, span_columns + [theme_codes],
-                    [span_row(span) + (theme_codes_json(themes),) for span, themes in checked], prepared)
+        insert_rows(Span, span_columns + [codes_column],
+                    [span_row(span) + (codes_json(span.theme_codes),) for span in spans], prepared)
         insert_rows(historical, record_columns, [tracked_row(span) + record_tail for span in spans], prepared)
         # Each record's themes, as simple-history snapshots them: the through rows just written.
         q = connection.ops.quote_name

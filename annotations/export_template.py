@@ -88,14 +88,16 @@ chr(37), chr(37) || chr(37)), chr(1), chr(37) || 's'),
 chr(133), '\\u0085'), chr(8232), '\\u2028'), chr(8233), '\\u2029');
 END $body$;
 """.replace("SCHEMA_VERSION", SCHEMA_VERSION)
-DROP_POSTGRESQL_FUNCTION = "DROP FUNCTION IF EXISTS lectern_jsonl_template"
 
 
 class ColumnTemplate(Expression):
-    """A generated column's expression: sqlite_sql on SQLite, function(columns...) on PostgreSQL."""
+    """A generated column's expression: sqlite_sql on SQLite, function(columns...) on PostgreSQL.
+
+    function_sql creates the PostgreSQL function; migrations run create_function and drop_function.
+    """
 
     output_field = TextField()
-    sqlite_sql = function = columns = None
+    sqlite_sql = function = columns = function_sql = None
 
     def __eq__(self, other):
         return type(other) is type(self)
@@ -113,9 +115,16 @@ class ColumnTemplate(Expression):
         columns = ", ".join(connection.ops.quote_name(name) for name in self.columns)
         return f"{self.function}({columns})", []
 
+    @classmethod
+    def create_function(cls, apps, schema_editor):
+        _run_on_postgresql(schema_editor, cls.function_sql)
 
-def run_on_postgresql(schema_editor, statement):
-    """For migrations: run statement on PostgreSQL, do nothing elsewhere."""
+    @classmethod
+    def drop_function(cls, apps, schema_editor):
+        _run_on_postgresql(schema_editor, f"DROP FUNCTION IF EXISTS {cls.function}")
+
+
+def _run_on_postgresql(schema_editor, statement):
     if schema_editor.connection.vendor == "postgresql":
         with schema_editor.connection.cursor() as cursor:
             cursor.execute(statement)
@@ -125,15 +134,7 @@ def run_on_postgresql(schema_editor, statement):
 class JsonlTemplate(ColumnTemplate):
     """The JSONL template column's expression."""
 
-    sqlite_sql, function, columns = SQLITE_SQL, "lectern_jsonl_template", COLUMNS
-
-
-def create_postgresql_function(apps, schema_editor):
-    run_on_postgresql(schema_editor, POSTGRESQL_FUNCTION)
-
-
-def drop_postgresql_function(apps, schema_editor):
-    run_on_postgresql(schema_editor, DROP_POSTGRESQL_FUNCTION)
+    sqlite_sql, function, columns, function_sql = SQLITE_SQL, "lectern_jsonl_template", COLUMNS, POSTGRESQL_FUNCTION
 
 
 # A span's themes as the export writes them, their codes in schema order ('["TRADE","ENERGY"]'),
@@ -230,10 +231,18 @@ POSTGRESQL_DROP_THEME_CODES = [
 ]
 
 
-def theme_codes_json(themes):
-    """What the triggers write for these Theme objects, for bulk inserts that fill the column themselves."""
-    codes = [theme.code for theme in sorted(themes, key=lambda theme: (theme.position, theme.code))]
+def theme_codes(themes):
+    """The codes of these Theme objects in schema order, as the triggers keep them."""
+    return [theme.code for theme in sorted(themes, key=lambda theme: (theme.position, theme.code))]
+
+
+def codes_json(codes):
+    """Theme codes (in schema order) as the triggers write them, for bulk inserts that fill the column themselves."""
     return json.dumps(codes, ensure_ascii=False, separators=(",", ":"))
+
+
+def theme_codes_json(themes):
+    return codes_json(theme_codes(themes))
 
 
 def _run(schema_editor, statements):

@@ -18,7 +18,7 @@ from django.utils.deconstruct import deconstructible
 
 from corpus.models import Document
 
-from .export_template import ColumnTemplate, run_on_postgresql
+from .export_template import ColumnTemplate
 
 
 # The span's own part of its API JSON, a stored generated column (Span.api_json_template) written
@@ -93,7 +93,6 @@ def _iso_postgresql(column):
 
 POSTGRESQL_API_FUNCTION = POSTGRESQL_API_FUNCTION.replace("ISO_CREATED", _iso_postgresql("p_created_at")).replace(
     "ISO_UPDATED", _iso_postgresql("p_updated_at"))
-DROP_POSTGRESQL_API_FUNCTION = "DROP FUNCTION IF EXISTS lectern_span_api_template"
 
 
 @deconstructible(path="annotations.span_json.ApiJsonTemplate")
@@ -101,14 +100,7 @@ class ApiJsonTemplate(ColumnTemplate):
     """The API JSON template column's expression."""
 
     sqlite_sql, function, columns = SQLITE_API_SQL, "lectern_span_api_template", API_COLUMNS
-
-
-def create_postgresql_function(apps, schema_editor):
-    run_on_postgresql(schema_editor, POSTGRESQL_API_FUNCTION)
-
-
-def drop_postgresql_function(apps, schema_editor):
-    run_on_postgresql(schema_editor, DROP_POSTGRESQL_API_FUNCTION)
+    function_sql = POSTGRESQL_API_FUNCTION
 
 
 @lru_cache(maxsize=None)

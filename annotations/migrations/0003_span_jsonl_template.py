@@ -16,8 +16,8 @@ class Migration(migrations.Migration):
     operations = [
         # PostgreSQL computes the column through a function of its own (see the module).
         migrations.RunPython(
-            annotations.export_template.create_postgresql_function,
-            annotations.export_template.drop_postgresql_function,
+            annotations.export_template.JsonlTemplate.create_function,
+            annotations.export_template.JsonlTemplate.drop_function,
         ),
         migrations.AddField(
             model_name='span',

@@ -28,7 +28,7 @@ class Migration(migrations.Migration):
         ),
         # PostgreSQL computes the column through a function of its own (see the module).
         migrations.RunPython(
-            annotations.span_json.create_postgresql_function, annotations.span_json.drop_postgresql_function
+            annotations.span_json.ApiJsonTemplate.create_function, annotations.span_json.ApiJsonTemplate.drop_function
         ),
         migrations.AddField(
             model_name='span',

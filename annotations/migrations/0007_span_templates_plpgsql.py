@@ -6,8 +6,8 @@ import annotations.span_json
 
 def replace_functions(apps, schema_editor):
     """Both template functions again, now in PL/pgSQL; each gives the same text, so no column changes."""
-    annotations.export_template.create_postgresql_function(apps, schema_editor)
-    annotations.span_json.create_postgresql_function(apps, schema_editor)
+    annotations.export_template.JsonlTemplate.create_function(apps, schema_editor)
+    annotations.span_json.ApiJsonTemplate.create_function(apps, schema_editor)
 
 
 class Migration(migrations.Migration):
