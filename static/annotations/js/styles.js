@@ -33,8 +33,8 @@ export class DynamicStyles {
     this.blockSizes = new Set();
   }
 
-  add(rule) {
-    return this.sheet.cssRules[this.sheet.insertRule(rule, this.sheet.cssRules.length)];
+  add(rule, sheet = this.sheet) {
+    return sheet.cssRules[sheet.insertRule(rule, sheet.cssRules.length)];
   }
 
   themeClass(code) {
@@ -67,7 +67,7 @@ export class DynamicStyles {
   place(id, properties) {
     let rule = this.positions.get(id);
     if (rule === undefined) {
-      rule = this.positionSheet.cssRules[this.positionSheet.insertRule(`#${id} {}`, this.positionSheet.cssRules.length)];
+      rule = this.add(`#${id} {}`, this.positionSheet);
       this.positions.set(id, rule);
     }
     for (const [name, value] of Object.entries(properties)) rule.style.setProperty(name, value);
