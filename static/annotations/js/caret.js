@@ -164,9 +164,9 @@ export class Caret {
   drawNow() {
     const rect = this.rectAt(this.focus);
     const column = this.column.getBoundingClientRect();
-    this.styles.place(this.element.id, {
-      left: `${rect.left - column.left}px`,
-      top: `${rect.top - column.top}px`,
+    // Moved by a transform, which needs no layout; its height changes only with the font.
+    this.styles.place(this.element, {
+      transform: `translate(${rect.left - column.left}px, ${rect.top - column.top}px)`,
       height: `${rect.height}px`,
     });
     this.element.hidden = document.activeElement !== this.container;

@@ -1,6 +1,6 @@
-// Colours and positions that depend on data live in one constructed stylesheet, so pages carry
-// no style attributes: a class per theme sets its colour as custom properties, which the rules
-// in workbench.css combine (background, underline, lines for enclosing spans).
+// Colours that depend on data live in one constructed stylesheet, so that no markup carries a
+// style attribute: a class per theme sets its colour as custom properties, which the rules in
+// workbench.css combine (background, underline, lines for enclosing spans).
 
 const HEX = /^#[0-9a-fA-F]{6}$/;
 const FALLBACK_COLOUR = "#777777";
@@ -11,11 +11,7 @@ const UNDERLINES = ["solid", "wavy", "dashed", "dotted"];
 export class DynamicStyles {
   constructor(schema) {
     this.sheet = new CSSStyleSheet();
-    // Positions change with every caret move and panel placement; in a sheet of their own,
-    // a change makes the browser look again at these few id rules only, not at the theme
-    // rules that match every highlight (about 2 ms a change on a 2,000-span document).
-    this.positionSheet = new CSSStyleSheet();
-    document.adoptedStyleSheets = [...document.adoptedStyleSheets, this.sheet, this.positionSheet];
+    document.adoptedStyleSheets = [...document.adoptedStyleSheets, this.sheet];
     this.themeIndex = new Map();
     const rules = [];
     schema.themes.forEach((theme, index) => {
@@ -29,12 +25,11 @@ export class DynamicStyles {
       rules.push(`.underline-${index} { text-decoration-style: ${UNDERLINES[index % UNDERLINES.length]}; }`);
     });
     this.sheet.replaceSync(rules.join("\n"));
-    this.positions = new Map();
     this.blockSizes = new Set();
   }
 
-  add(rule, sheet = this.sheet) {
-    return sheet.cssRules[sheet.insertRule(rule, sheet.cssRules.length)];
+  add(rule) {
+    this.sheet.insertRule(rule, this.sheet.cssRules.length);
   }
 
   themeClass(code) {
@@ -63,13 +58,12 @@ export class DynamicStyles {
     return name;
   }
 
-  // Place an element by its id through a stylesheet rule rather than a style attribute.
-  place(id, properties) {
-    let rule = this.positions.get(id);
-    if (rule === undefined) {
-      rule = this.add(`#${id} {}`, this.positionSheet);
-      this.positions.set(id, rule);
+  // Positions (caret, panel, chooser) go on the element itself, set from script. Any change to
+  // a stylesheet, even to a rule of its own, makes the browser gather the document's style
+  // rules again: 10 ms and more on this page, at every caret move.
+  place(element, properties) {
+    for (const [name, value] of Object.entries(properties)) {
+      if (element.style.getPropertyValue(name) !== value) element.style.setProperty(name, value);
     }
-    for (const [name, value] of Object.entries(properties)) rule.style.setProperty(name, value);
   }
 }

@@ -366,7 +366,7 @@ function placePanel() {
   const wanted = beside ? rect.top : rect.bottom + 8;
   const fits = window.innerHeight - panelForm.offsetHeight - 8;
   const top = Math.max(8, Math.min(wanted, fits)) - main.top;
-  styles.place("span-panel", {
+  styles.place(panelForm, {
     top: `${Math.max(0, top)}px`,
     left: beside ? `${textBox.right - main.left + 12}px` : `${Math.max(0, rect.left - main.left)}px`,
   });
@@ -517,7 +517,7 @@ function offerChoice(spans, x, y) {
     chooser.append(button);
   }
   const main = column.parentElement.getBoundingClientRect();
-  styles.place("chooser", { left: `${x - main.left}px`, top: `${y - main.top + 12}px` });
+  styles.place(chooser, { left: `${x - main.left}px`, top: `${y - main.top + 12}px` });
   chooser.hidden = false;
   chooser.querySelector("button").focus();
 }
