@@ -69,7 +69,7 @@ def page(browser, live_server, transactional_db):
     context.set_default_timeout(10_000)
     page = context.new_page()
     errors = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("pageerror", lambda error: errors.append(str(error) + (error.stack or "")))
     page.errors = errors
     yield page
     context.close()

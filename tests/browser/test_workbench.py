@@ -25,6 +25,14 @@ def saved_items(page):
     return page.locator("#span-list .span-item.state-saved")
 
 
+def save_and_wait(page):
+    """Press Enter in the panel and wait for the answer: an edited span shows its old labels,
+    still saved, until the panel closes with the new ones (or with "Saving…" if slow)."""
+    page.keyboard.press("Enter")
+    expect(page.locator("#span-panel")).to_be_hidden()
+    expect(page.locator("#span-list .span-item.state-saving")).to_have_count(0)
+
+
 def test_reviewer_logs_in_through_the_form_and_opens_their_next_document(page, themed, annotator):
     later = DocumentFactory(project=themed, external_id="b", title="Later")
     first = DocumentFactory(project=themed, external_id="a", title="First one")
@@ -101,7 +109,7 @@ def test_span_extent_and_labels_are_edited_in_place(page, live_server, themed, a
     page.keyboard.press("2")
     page.fill("input[name=source_name]", "Analysts")
     page.locator("#span-panel").focus()
-    page.keyboard.press("Enter")
+    save_and_wait(page)
 
     expect(saved_items(page)).to_have_count(1)
     expect(page.locator("#doc-text .hl")).to_have_text("trade in yuan rose")
@@ -328,7 +336,7 @@ def test_marking_done_submits_and_reopening_follows(page, live_server, themed, a
         page.keyboard.press(key)
     page.select_option("select[name=source_type]", "AUTHOR")
     page.locator("#span-panel").focus()
-    page.keyboard.press("Enter")
+    save_and_wait(page)
     expect(saved_items(page)).to_have_count(1)
     page.click("button[data-status-action=done]")
     expect(page.locator("#doc-status")).to_have_text("Done")
@@ -340,7 +348,7 @@ def test_marking_done_submits_and_reopening_follows(page, live_server, themed, a
     click_text(page, "trade in yuan rose")
     expect(page.locator("#span-panel")).to_be_visible()
     page.keyboard.press("1")
-    page.keyboard.press("Enter")
+    save_and_wait(page)
     expect(saved_items(page)).to_have_count(1)
     span.refresh_from_db()
     assert span.stance.key == "FAVOR"
@@ -405,3 +413,59 @@ def test_an_edit_made_while_the_first_save_is_on_its_way_is_not_lost(page, live_
     expect(page.locator("#span-list")).to_contain_text("AGAINST")
     span = Span.objects.get()
     assert (span.text, span.stance.key, span.version) == ("Critics disagree", "AGAINST", 2)
+
+
+def test_keys_pressed_while_a_save_is_on_its_way_go_to_the_text(page, live_server, themed, annotator):
+    document = DocumentFactory(project=themed, text=TEXT)
+    log_in(page, live_server, annotator)
+    open_workbench(page, document)
+    held = []
+    page.route("**/api/spans/", lambda route: held.append(route))
+
+    drag_select(page, "Critics")
+    page.keyboard.press("w")
+    # Straight after Enter, before the answer: the caret, now after "Critics", selects the
+    # next word, and Enter opens the panel on it.
+    page.keyboard.press("Enter")
+    page.keyboard.press("Control+Shift+ArrowRight")
+    page.keyboard.press("Enter")
+    expect(page.locator("#panel-quote")).to_have_text("disagree")
+    expect(page.locator("#panel-title")).to_have_text("New span")
+    expect(page.locator("#doc-text .hl.is-saving")).to_have_text("Critics")
+    expect(page.locator("#span-list .span-item.state-saving")).to_contain_text("Saving")
+
+    for _ in range(40):  # the held request reaches the handler between Playwright calls
+        if held:
+            break
+        page.wait_for_timeout(50)
+    held.pop().continue_()
+    expect(saved_items(page)).to_have_count(1)
+    expect(page.locator("#span-panel")).to_be_visible()  # the answer leaves the new panel open
+    page.keyboard.press("Escape")
+    expect(page.locator("#span-panel")).to_be_hidden()
+    assert page.evaluate("document.activeElement.id") == "doc-text"
+    assert Span.objects.get().text == "Critics"
+
+
+def test_the_text_shows_when_it_has_the_keyboard(page, live_server, themed, annotator):
+    document = DocumentFactory(project=themed, text=TEXT)
+    log_in(page, live_server, annotator)
+    open_workbench(page, document)
+    ring = page.locator(".focus-ring")
+    caret = page.locator("#wb-caret")
+
+    expect(ring).to_have_css("opacity", "0")
+    page.focus("#doc-text")
+    expect(ring).to_have_css("opacity", "1")
+    expect(caret).to_be_visible()
+
+    drag_select(page, "Critics disagree")
+    expect(page.locator("#span-panel")).to_be_visible()
+    expect(ring).to_have_css("opacity", "0")
+    expect(caret).to_be_hidden()
+    page.keyboard.press("w")
+    page.keyboard.press("Enter")
+    expect(saved_items(page)).to_have_count(1)
+    expect(page.locator("#span-panel")).to_be_hidden()
+    expect(ring).to_have_css("opacity", "1")
+    expect(caret).to_be_visible()

@@ -32,6 +32,8 @@ export class Painter {
     this.laidOut = 0;
     this.segmentOf = new WeakMap();
     this.selectedKey = null;
+    // Counts rebuilds: ranges into the text from before a rebuild may point at removed nodes.
+    this.generation = 0;
   }
 
   // The records to paint; each has key, u16Start, u16End, themes, stance, state, badge.
@@ -40,6 +42,7 @@ export class Painter {
   }
 
   paintAll() {
+    this.generation += 1;
     const fragment = document.createDocumentFragment();
     this.segments = [];
     this.blocks = this.buildBlocks(0, this.blockStarts.length - 1, fragment);
@@ -102,6 +105,7 @@ export class Painter {
       this.paintAll();
       return;
     }
+    this.generation += 1;
     const first = this.blockAt(from);
     const last = this.blockAt(Math.max(from, to - 1));
     const firstSegment = this.indexAt(this.blockStarts[first]);

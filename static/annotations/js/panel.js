@@ -14,9 +14,9 @@ function words(value) {
 }
 
 export class Panel {
-  constructor(form, { schema, onSave, onCancel, onDelete, onExtent, onWiden, onHelp }) {
+  constructor(form, { schema, onSave, onCancel, onDelete, onExtent, onWiden, onHelp, onKeyAfterSave }) {
     this.form = form;
-    this.handlers = { onSave, onCancel, onDelete, onExtent, onWiden, onHelp };
+    this.handlers = { onSave, onCancel, onDelete, onExtent, onWiden, onHelp, onKeyAfterSave };
     this.title = form.querySelector("#panel-title");
     this.quote = form.querySelector("#panel-quote");
     this.where = form.querySelector("#panel-offsets");
@@ -162,6 +162,7 @@ export class Panel {
   }
 
   onKey(event) {
+    if (this.handlers.onKeyAfterSave?.(event)) return;
     const target = event.target;
     if (event.key === "Escape") {
       event.preventDefault();

@@ -1,7 +1,7 @@
 // The annotation workbench: paints the reviewer's spans over the document, opens the label
-// panel on a selection, and saves through the REST API optimistically: a new highlight shows
-// at once as "saving", turns "saved" when the API answers, and stays on the page marked
-// "not saved", with the reason and a Retry button, when it does not.
+// panel on a selection, and saves through the REST API: the request leaves on the key press,
+// the span is drawn "saved" when the API answers (or "saving" if that takes over 100 ms), and
+// it stays on the page marked "not saved", with the reason and a Retry button, when it fails.
 
 import { createApi } from "./api.js";
 import { Caret } from "./caret.js";
@@ -41,6 +41,8 @@ const records = new Map();
 const filters = { theme: "", stance: "" };
 let localKeys = 0;
 let draft = null;
+// After a save, the record whose drawing also closes the panel (see saveDraft).
+let panelGoesWith = null;
 let leaving = false;
 
 // ---- records ------------------------------------------------------------------------------
@@ -120,11 +122,27 @@ let selecting = false;
 let deferred = null;
 
 // Show a record's change: its list entry, and the text between its old and new extent, rebuilt
-// when boundaries moved or only restyled when just its state changed.
+// when boundaries moved or only restyled when just its state changed. A change held back by
+// refreshLater() is shown with it.
 function refresh(record, previous = record) {
-  const from = Math.min(previous.u16Start, record.u16Start);
-  const to = Math.max(previous.u16End, record.u16End);
-  const moved = previous.u16Start !== record.u16Start || previous.u16End !== record.u16End;
+  let from = Math.min(previous.u16Start, record.u16Start);
+  let to = Math.max(previous.u16End, record.u16End);
+  let moved = previous.u16Start !== record.u16Start || previous.u16End !== record.u16End;
+  const held = record.held;
+  if (panelGoesWith === record) {
+    panelGoesWith = null;
+    if (!draft) {
+      panel.close();
+      container.focus({ preventScroll: true });
+    }
+  }
+  if (held) {
+    clearTimeout(held.timer);
+    record.held = null;
+    from = Math.min(from, held.from);
+    to = Math.max(to, held.to);
+    moved ||= held.moved;
+  }
   painter.setSpans(visibleRecords());
   if (selecting) {
     deferred = deferred ? { from: Math.min(deferred.from, from), to: Math.max(deferred.to, to) } : { from, to };
@@ -138,6 +156,24 @@ function refresh(record, previous = record) {
   else list.remove(record.key);
   redrawDraft();
   if (document.activeElement === container) caret.drawCaret();
+}
+
+// A save is drawn once, when the API answers, if it answers within SHOW_SAVING_AFTER_MS:
+// drawing "saving" and then "saved" a few milliseconds apart costs the page two rounds of
+// layout and paint, and on a busy machine the answer waits behind the first. Until then the
+// passage keeps the panel's highlight (see redrawDraft); a slower answer shows "saving" at that
+// time, and any other change of the record shows everything at once.
+const SHOW_SAVING_AFTER_MS = 100;
+
+function refreshLater(record, previous) {
+  const held = record.held ?? { from: Infinity, to: -Infinity, moved: false };
+  held.from = Math.min(held.from, previous.u16Start, record.u16Start);
+  held.to = Math.max(held.to, previous.u16End, record.u16End);
+  held.moved ||= previous.u16Start !== record.u16Start || previous.u16End !== record.u16End;
+  clearTimeout(held.timer);
+  held.timer = setTimeout(() => refresh(record), SHOW_SAVING_AFTER_MS);
+  record.held = held;
+  redrawDraft();
 }
 
 function flushDeferred() {
@@ -229,7 +265,7 @@ function send(record, startedAt, previous = record) {
   const before = { u16Start: previous.u16Start, u16End: previous.u16End };
   record.state = "saving";
   record.error = "";
-  refresh(record, before);
+  refreshLater(record, before);
   const body = payload(record);
   record.pending = (record.pending ?? 0) + 1;
   const run = () => attempt(record, body, startedAt);
@@ -347,13 +383,26 @@ async function deleteNow(record, { keepalive = false } = {}) {
 
 // ---- the panel ----------------------------------------------------------------------------
 
+// The panel's passage, and the passages of saves not drawn yet (see refreshLater), as one
+// highlight over the text. Changing a highlight makes the browser repaint all of the text in
+// view, so it is set again only when its passages changed: a save keeps the passage the panel
+// showed until its record is drawn.
+let marked = "";
 function redrawDraft() {
   if (!window.CSS || !CSS.highlights) return;
-  if (!draft) {
-    CSS.highlights.delete("lectern-draft");
-    return;
+  const extents = [];
+  if (draft) extents.push([draft.u16Start, draft.u16End]);
+  for (const record of records.values()) {
+    if (record.held && record.shown !== false) extents.push([record.u16Start, record.u16End]);
   }
-  CSS.highlights.set("lectern-draft", new Highlight(painter.rangeFor(draft.u16Start, draft.u16End)));
+  const key = `${painter.generation}:${extents.join(" ")}`;
+  if (key === marked && CSS.highlights.has("lectern-draft")) return;
+  marked = key;
+  if (extents.length) {
+    CSS.highlights.set("lectern-draft", new Highlight(...extents.map(([start, end]) => painter.rangeFor(start, end))));
+  } else {
+    CSS.highlights.delete("lectern-draft");
+  }
 }
 
 // Beside the selection when the window has room to its right, else below it; always within
@@ -376,6 +425,7 @@ function openPanel(mode, passage, { record = null, presetTheme = null } = {}) {
   if (config.readOnly) return;
   closeChooser();
   if (draft) closePanel({ refocus: false });
+  panelGoesWith = null;
   draft = { u16Start: passage.u16Start, u16End: passage.u16End, record };
   painter.select(record ? record.key : null);
   if (record) {
@@ -413,6 +463,7 @@ function rememberSourceName(name) {
 }
 
 function saveDraft(startedAt) {
+  if (!draft) return;  // a second click on Save while the first save closes the panel
   const values = panel.values();
   if (!values.themes.length) {
     panel.showError("Choose at least one theme (its letter, a click, or / to search).");
@@ -432,10 +483,22 @@ function saveDraft(startedAt) {
   rememberSourceName(values.attributed_source.name);
   painter.select(null);
   send(record, startedAt, previous ?? record);
-  // Hiding the focused panel and focusing the text force style and layout passes: they
-  // wait until the request is on its way.
-  closePanel();
+  // The panel goes, and the text takes the focus back, when the record is drawn (see
+  // refreshLater): done now, they would cost a frame of style and paint while the request is
+  // out, which on a busy machine delays the answer. A key pressed before then draws it at once.
+  draft = null;
+  panelGoesWith = record;
+  redrawDraft();
   caret.collapse(record.u16End);
+}
+
+// A key pressed while a saved record waits to be drawn draws it at once (closing the panel and
+// giving the text the focus), then does what it does in the text.
+function keyAfterSave(event) {
+  if (!panelGoesWith) return false;
+  refresh(panelGoesWith);
+  onTextKey(event);
+  return true;
 }
 
 function moveExtent(edge, step, unit) {
@@ -475,6 +538,7 @@ const panel = panelForm ? new Panel(panelForm, {
   onExtent: moveExtent,
   onWiden: widenDraft,
   onHelp: () => help.showModal(),
+  onKeyAfterSave: keyAfterSave,
 }) : null;
 
 const caret = new Caret({
@@ -587,7 +651,9 @@ function settleMouseUp() {
 container.addEventListener("focus", () => caret.drawCaret());
 container.addEventListener("blur", () => caret.hide());
 
-container.addEventListener("keydown", (event) => {
+container.addEventListener("keydown", onTextKey);
+
+function onTextKey(event) {
   if (settleMouseUp() && panel?.isOpen) {
     panel.onKey(event);
     return;
@@ -629,7 +695,8 @@ container.addEventListener("keydown", (event) => {
     const passage = passageFromUtf16(text, caret.start, caret.end, { index });
     if (passage) openPanel("new", passage, { presetTheme: panel.themeKeys.get(event.key.toLowerCase()) });
   }
-});
+}
+
 
 document.addEventListener("keydown", (event) => {
   if (event.key !== "?" || event.target.closest("input, textarea, select, #span-panel, #doc-text")) return;
