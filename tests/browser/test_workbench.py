@@ -25,6 +25,20 @@ def saved_items(page):
     return page.locator("#span-list .span-item.state-saved")
 
 
+def hold_span_requests(page):
+    """Leave the page's saves to the spans endpoint unanswered; returns the held requests."""
+    held = []
+    page.route("**/api/spans/", lambda route: held.append(route))
+    return held
+
+
+def wait_for_held(page, held):
+    for _ in range(40):  # a held request reaches the handler between Playwright calls
+        if held:
+            return
+        page.wait_for_timeout(50)
+
+
 def save_and_wait(page):
     """Press Enter in the panel and wait for the answer: an edited span shows its old labels,
     still saved, until the panel closes with the new ones (or with "Saving…" if slow)."""
@@ -390,8 +404,7 @@ def test_an_edit_made_while_the_first_save_is_on_its_way_is_not_lost(page, live_
     document = DocumentFactory(project=themed, text=TEXT)
     log_in(page, live_server, annotator)
     open_workbench(page, document)
-    held = []
-    page.route("**/api/spans/", lambda route: held.append(route))
+    held = hold_span_requests(page)
 
     drag_select(page, "Critics disagree")
     page.keyboard.press("w")
@@ -401,10 +414,7 @@ def test_an_edit_made_while_the_first_save_is_on_its_way_is_not_lost(page, live_
     expect(page.locator("#panel-title")).to_have_text("Edit span")
     page.keyboard.press("2")
     page.keyboard.press("Enter")
-    for _ in range(40):  # the held request reaches the handler between Playwright calls
-        if held:
-            break
-        page.wait_for_timeout(50)
+    wait_for_held(page, held)
     page.wait_for_timeout(200)
     assert len(held) == 1, "the edit must wait for the first save, not race it"
     held.pop().continue_()
@@ -419,8 +429,7 @@ def test_keys_pressed_while_a_save_is_on_its_way_go_to_the_text(page, live_serve
     document = DocumentFactory(project=themed, text=TEXT)
     log_in(page, live_server, annotator)
     open_workbench(page, document)
-    held = []
-    page.route("**/api/spans/", lambda route: held.append(route))
+    held = hold_span_requests(page)
 
     drag_select(page, "Critics")
     page.keyboard.press("w")
@@ -434,10 +443,7 @@ def test_keys_pressed_while_a_save_is_on_its_way_go_to_the_text(page, live_serve
     expect(page.locator("#doc-text .hl.is-saving")).to_have_text("Critics")
     expect(page.locator("#span-list .span-item.state-saving")).to_contain_text("Saving")
 
-    for _ in range(40):  # the held request reaches the handler between Playwright calls
-        if held:
-            break
-        page.wait_for_timeout(50)
+    wait_for_held(page, held)
     held.pop().continue_()
     expect(saved_items(page)).to_have_count(1)
     expect(page.locator("#span-panel")).to_be_visible()  # the answer leaves the new panel open
