@@ -132,7 +132,7 @@ function refresh(record, previous = record) {
   if (panelGoesWith === record) {
     panelGoesWith = null;
     if (!draft) {
-      panel.close();
+      panel.closeSoon();
       container.focus({ preventScroll: true });
     }
   }
