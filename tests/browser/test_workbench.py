@@ -475,3 +475,8 @@ def test_the_text_shows_when_it_has_the_keyboard(page, live_server, themed, anno
     expect(page.locator("#span-panel")).to_be_hidden()
     expect(ring).to_have_css("opacity", "1")
     expect(caret).to_be_visible()
+    # The caret waits at the end of the saved passage: the keyboard goes on from there.
+    page.keyboard.press("Control+Shift+ArrowRight")
+    assert page.evaluate("document.getSelection().toString()") == " sharply"
+    page.keyboard.press("Enter")
+    expect(page.locator("#panel-quote")).to_have_text("sharply")

@@ -162,6 +162,11 @@ export class Caret {
   }
 
   drawNow() {
+    // Without the keyboard the caret is not shown, and measuring it would cost a layout.
+    if (document.activeElement !== this.container) {
+      if (!this.element.hidden) this.element.hidden = true;
+      return;
+    }
     const rect = this.rectAt(this.focus);
     const column = this.column.getBoundingClientRect();
     // Moved by a transform, which needs no layout; its height changes only with the font.
@@ -169,13 +174,13 @@ export class Caret {
       transform: `translate(${rect.left - column.left}px, ${rect.top - column.top}px)`,
       height: `${rect.height}px`,
     });
-    this.element.hidden = document.activeElement !== this.container;
-    if (!this.element.hidden) this.element.scrollIntoView({ block: "nearest" });
+    if (this.element.hidden) this.element.hidden = false;
+    this.element.scrollIntoView({ block: "nearest" });
   }
 
   hide() {
     if (this.frame) cancelAnimationFrame(this.frame);
     this.frame = 0;
-    this.element.hidden = true;
+    if (!this.element.hidden) this.element.hidden = true;
   }
 }

@@ -134,6 +134,7 @@ function refresh(record, previous = record) {
     if (!draft) {
       panel.closeSoon();
       container.focus({ preventScroll: true });
+      caret.collapse(record.u16End);
     }
   }
   if (held) {
@@ -483,13 +484,13 @@ function saveDraft(startedAt) {
   rememberSourceName(values.attributed_source.name);
   painter.select(null);
   send(record, startedAt, previous ?? record);
-  // The panel goes, and the text takes the focus back, when the record is drawn (see
-  // refreshLater): done now, they would cost a frame of style and paint while the request is
-  // out, which on a busy machine delays the answer. A key pressed before then draws it at once.
+  // The panel goes, and the text takes the focus back with the caret at the passage's end,
+  // when the record is drawn (see refreshLater): done now, they would cost a frame of style
+  // and paint while the request is out, which on a busy machine delays the answer. A key
+  // pressed before then draws it at once.
   draft = null;
   panelGoesWith = record;
   redrawDraft();
-  caret.collapse(record.u16End);
 }
 
 // A key pressed while a saved record waits to be drawn draws it at once (closing the panel and
