@@ -833,12 +833,18 @@ for (const data of readJson("spans-data")) {
 repaintAll();
 performance.mark("lectern:painted");
 root.dispatchEvent(new CustomEvent("lectern:painted", { detail: { spans: records.size } }));
-// The side list waits until the highlights have reached the screen; then the rest of the text
-// is laid out in idle time, so that scrolling later never waits for it.
+// The side list waits until the highlights have reached the screen; then the rest of the text,
+// and after it the side list, are laid out in idle time, so that scrolling and saving later
+// never wait for them.
 const LAYOUT_CHARS_PER_SLICE = 4000;
+const LAYOUT_ENTRIES_PER_SLICE = 100;
 const whenIdle = window.requestIdleCallback?.bind(window) ?? ((callback) => setTimeout(callback, 16));
 function layOutRest() {
   if (painter.layOutMore(LAYOUT_CHARS_PER_SLICE)) whenIdle(layOutRest);
+  else whenIdle(layOutList);
+}
+function layOutList() {
+  if (list.layOutMore(LAYOUT_ENTRIES_PER_SLICE)) whenIdle(layOutList);
   else root.classList.add("is-laid-out");
 }
 requestAnimationFrame(() => setTimeout(() => {
