@@ -82,16 +82,20 @@ export class Panel {
   closeSoon() {
     if (this.form.hidden || this.leaving) return;
     this.mode = null;
-    this.leaving = requestAnimationFrame(() => {
-      this.leaving = setTimeout(() => this.close());
+    // Frame and timer ids are counted apart, so each is kept and cancelled as what it is.
+    const leaving = { frame: 0, timer: 0 };
+    leaving.frame = requestAnimationFrame(() => {
+      leaving.frame = 0;
+      leaving.timer = setTimeout(() => this.close());
     });
+    this.leaving = leaving;
     this.form.classList.add("is-leaving");
   }
 
   stopLeaving() {
     if (!this.leaving) return;
-    cancelAnimationFrame(this.leaving);
-    clearTimeout(this.leaving);
+    if (this.leaving.frame) cancelAnimationFrame(this.leaving.frame);
+    if (this.leaving.timer) clearTimeout(this.leaving.timer);
     this.leaving = null;
     this.form.classList.remove("is-leaving");
   }
