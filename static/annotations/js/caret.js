@@ -164,7 +164,7 @@ export class Caret {
   drawNow() {
     // Without the keyboard the caret is not shown, and measuring it would cost a layout.
     if (document.activeElement !== this.container) {
-      if (!this.element.hidden) this.element.hidden = true;
+      this.hide();
       return;
     }
     const rect = this.rectAt(this.focus);
