@@ -483,14 +483,15 @@ function saveDraft(startedAt) {
   applyLabels(record, { ...values, stance_target: record.stance_target, status: record.status });
   rememberSourceName(values.attributed_source.name);
   painter.select(null);
-  send(record, startedAt, previous ?? record);
   // The panel goes, and the text takes the focus back with the caret at the passage's end,
   // when the record is drawn (see refreshLater): done now, they would cost a frame of style
   // and paint while the request is out, which on a busy machine delays the answer. A key
-  // pressed before then draws it at once.
+  // pressed before then draws it at once. The draft is given up before the record is sent,
+  // so that the passage's highlight passes from the one to the other unchanged: replaced,
+  // even by the same extent, it is painted again, a frame drawn while the request is out.
   draft = null;
   panelGoesWith = record;
-  redrawDraft();
+  send(record, startedAt, previous ?? record);
 }
 
 // A key pressed while a saved record waits to be drawn draws it at once (closing the panel and
