@@ -40,6 +40,14 @@ export class Panel {
       event.preventDefault();
       this.handlers.onSave(event.timeStamp);
     });
+    // A transparent panel on its way out must not take a click meant for the text under it.
+    for (const type of ["pointerdown", "mousedown", "click"]) {
+      form.addEventListener(type, (event) => {
+        if (!this.leaving) return;
+        event.preventDefault();
+        event.stopImmediatePropagation();
+      }, true);
+    }
     form.addEventListener("keydown", (event) => this.onKey(event));
     form.addEventListener("click", (event) => this.onClick(event));
     form.addEventListener("pointerdown", (event) => {
@@ -76,9 +84,10 @@ export class Panel {
   }
 
   // Closing at once makes the browser restyle every control of the panel (about 4 ms on a slow
-  // machine) before it can draw anything else. After a save, the panel instead leaves the
-  // screen by a transform, which restyles nothing else, and is hidden for good after the next
-  // frame; the caller moves the focus out of it first.
+  // machine) before it can draw anything else. After a save, the panel instead turns
+  // transparent, which restyles nothing else and needs no layout (moving it away by a transform
+  // changed the page's overflow: a forced layout of about 2 ms), and is hidden for good after
+  // the next frame; the caller moves the focus out of it first. Until then it takes no clicks.
   closeSoon() {
     if (this.form.hidden || this.leaving) return;
     this.mode = null;
