@@ -83,22 +83,35 @@ export class Panel {
     this.mode = null;
   }
 
+  get hasFocus() {
+    return this.form.contains(document.activeElement);
+  }
+
   // Closing at once makes the browser restyle every control of the panel (about 4 ms on a slow
   // machine) before it can draw anything else. After a save, the panel instead turns
   // transparent, which restyles nothing else and needs no layout (moving it away by a transform
-  // changed the page's overflow: a forced layout of about 2 ms), and is hidden for good after
-  // the next frame; the caller moves the focus out of it first. Until then it takes no clicks.
-  closeSoon() {
+  // changed the page's overflow: a forced layout of about 2 ms), and leaves for good after the
+  // next frame: handOff (the caller's, to move the focus out of it) runs, then it is hidden.
+  // Until then it takes no clicks, and a key pressed in it should call leave() at once.
+  closeSoon(handOff = () => {}) {
     if (this.form.hidden || this.leaving) return;
     this.mode = null;
     // Frame and timer ids are counted apart, so each is kept and cancelled as what it is.
-    const leaving = { frame: 0, timer: 0 };
+    const leaving = { frame: 0, timer: 0, handOff };
     leaving.frame = requestAnimationFrame(() => {
       leaving.frame = 0;
-      leaving.timer = setTimeout(() => this.close());
+      leaving.timer = setTimeout(() => this.leave());
     });
     this.leaving = leaving;
     this.form.classList.add("is-leaving");
+  }
+
+  // Ends a closeSoon() now. The focus goes first: hidden while it still had it, the panel
+  // would drop it on the page's body.
+  leave() {
+    if (!this.leaving) return;
+    this.leaving.handOff();
+    this.close();
   }
 
   stopLeaving() {

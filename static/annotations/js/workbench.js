@@ -132,8 +132,12 @@ function refresh(record, previous = record) {
   if (panelGoesWith === record) {
     panelGoesWith = null;
     if (!draft) {
-      panel.closeSoon();
-      container.focus({ preventScroll: true });
+      // The text takes the keyboard back as the panel leaves, after the frame that shows this
+      // record: focusing it now would cost a style pass (about 1.5 ms on a slow machine) before
+      // the span shows saved. A key pressed before then moves it at once (keyAfterSave).
+      panel.closeSoon(() => {
+        if (panel.hasFocus) container.focus({ preventScroll: true });
+      });
       caret.collapse(record.u16End);
     }
   }
@@ -494,11 +498,13 @@ function saveDraft(startedAt) {
   send(record, startedAt, previous ?? record);
 }
 
-// A key pressed while a saved record waits to be drawn draws it at once (closing the panel and
-// giving the text the focus), then does what it does in the text.
+// A key pressed in the panel while a saved record waits to be drawn, or while the panel is on
+// its way out after it, draws the record and closes the panel at once, giving the text the
+// focus, then does what it does in the text.
 function keyAfterSave(event) {
-  if (!panelGoesWith) return false;
-  refresh(panelGoesWith);
+  if (!panelGoesWith && !panel.leaving) return false;
+  if (panelGoesWith) refresh(panelGoesWith);
+  panel.leave();
   onTextKey(event);
   return true;
 }
