@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
 from django.db.models import Exists, OuterRef, Q
 from django.http import Http404, HttpResponse, JsonResponse
+from django.urls import reverse
 from django.views.defaults import page_not_found
 from django.views.defaults import server_error as django_server_error
 from drf_spectacular.types import OpenApiTypes
@@ -380,7 +381,12 @@ class SpanViewSet(viewsets.ModelViewSet):
         except SpansRefused as exc:
             raise exceptions.ValidationError(exc.errors[0]["fields"]) from None
         span.annotator = request.user
-        return Response(self.get_serializer(span).data, status=status.HTTP_201_CREATED)
+        data = self.get_serializer(span).data
+        # Where the new span lives and its version, as a 201 conventionally says: a client can
+        # take both from the headers, before the body has arrived.
+        return Response(data, status=status.HTTP_201_CREATED, headers={
+            "Location": reverse("api:span-detail", args=[span.pk]), "ETag": f'"{data["version"]}"',
+        })
 
     def get_object(self):
         span = super().get_object()

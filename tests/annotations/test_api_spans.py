@@ -77,6 +77,17 @@ def test_retrieve_sends_the_version_as_etag(span, annotator):
     assert response.json()["text"] == QUOTE
 
 
+def test_create_names_the_new_span_and_its_version_in_the_headers(document, annotator, themes):
+    response = client_for(annotator).post("/api/spans/", payload(document, themes=["TRADE"]), format="json")
+
+    assert response.status_code == 201
+    body = response.json()
+    assert response["Location"] == f"/api/spans/{body['id']}/"
+    assert response["ETag"] == '"1"'
+    follow = client_for(annotator).get(response["Location"])
+    assert follow.status_code == 200 and follow.json()["id"] == body["id"]
+
+
 # Who gets what for another person's span (alice's), by role.
 MATRIX = [
     # (who, GET, PATCH, DELETE)
