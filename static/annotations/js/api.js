@@ -30,28 +30,45 @@ function describeStatus(status) {
 }
 
 export function createApi(root, csrfToken) {
-  async function request(method, path, body, { keepalive = false } = {}) {
+  async function send(method, path, body, keepalive) {
     const headers = { Accept: "application/json", "X-CSRFToken": csrfToken };
     const init = { method, headers, credentials: "same-origin", keepalive };
     if (body !== undefined) {
       headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
     }
-    let response;
     try {
-      response = await fetch(root + path, init);
+      return await fetch(root + path, init);
     } catch {
       throw new ApiError(0, null, "Network error: the server could not be reached; nothing was saved.");
     }
-    if (response.status === 204) return null;
-    let data = null;
+  }
+
+  async function readJson(response) {
     try {
-      data = await response.json();
+      return await response.json();
     } catch {
-      data = null;
+      return null;
     }
+  }
+
+  async function request(method, path, body, { keepalive = false } = {}) {
+    const response = await send(method, path, body, keepalive);
+    if (response.status === 204) return null;
+    const data = await readJson(response);
     if (!response.ok) throw new ApiError(response.status, data, describeStatus(response.status));
     return data;
+  }
+
+  // A success as soon as its status and headers arrive, as { headers, body }, body being a
+  // promise of the parsed JSON (null if unreadable); a refusal is thrown as request() throws it.
+  // For a save whose headers already say what the page needs (Location, ETag).
+  async function early(method, path, body) {
+    const response = await send(method, path, body, false);
+    if (!response.ok) {
+      throw new ApiError(response.status, await readJson(response), describeStatus(response.status));
+    }
+    return { headers: response.headers, body: readJson(response) };
   }
 
   return {
@@ -59,5 +76,7 @@ export function createApi(root, csrfToken) {
     post: (path, body) => request("POST", path, body),
     patch: (path, body) => request("PATCH", path, body),
     delete: (path, body, options) => request("DELETE", path, body, options),
+    postEarly: (path, body) => early("POST", path, body),
+    patchEarly: (path, body) => early("PATCH", path, body),
   };
 }

@@ -282,11 +282,11 @@ function send(record, startedAt, previous = record) {
 async function attempt(record, body, startedAt) {
   const sent = { u16Start: record.u16Start, u16End: record.u16End };
   const requested = performance.now();
-  let data;
+  let answer;
   try {
-    data = record.id
-      ? await api.patch(`spans/${record.id}/`, { ...body, version: record.version })
-      : await api.post("spans/", { document: config.documentId, ...body });
+    answer = record.id
+      ? await api.patchEarly(`spans/${record.id}/`, { ...body, version: record.version })
+      : await api.postEarly("spans/", { document: config.documentId, ...body });
   } catch (error) {
     record.pending -= 1;
     if (error.status === undefined) {
@@ -309,18 +309,51 @@ async function attempt(record, body, startedAt) {
     refresh(record, sent);
     return;
   }
+  // The answer's headers name the span and its version: enough to show it saved, with the
+  // labels it was sent with, some milliseconds before the body has arrived and been parsed.
+  const known = savedFromHeaders(answer.headers, record);
+  const data = known ? null : await answer.body;
   const requestMs = performance.now() - requested;
   record.pending -= 1;
   if (record.pending > 0) {
     // A newer save of this span is queued: keep its labels, take the id and version it needs.
-    record.id = data.id;
-    record.version = data.version;
+    record.id = known ? known.id : data.id;
+    record.version = known ? known.version : data.version;
     return;
   }
-  applyServer(record, data);
+  if (known) {
+    record.id = known.id;
+    record.version = known.version;
+  } else {
+    applyServer(record, data);
+  }
   record.state = "saved";
   refresh(record, sent);
   announceSaved(record, startedAt, requestMs);
+  if (known) answer.body.then((full) => adoptBody(record, full));
+}
+
+function savedFromHeaders(headers, record) {
+  const version = Number((headers.get("ETag") ?? "").replace(/^W\//, "").replaceAll('"', ""));
+  const id = record.id ?? (headers.get("Location") ?? "").match(/\/spans\/([^/?#]+)\/$/)?.[1];
+  return id && Number.isInteger(version) && version > 0 ? { id: decodeURIComponent(id), version } : null;
+}
+
+// What the page shows of a span, to tell whether taking in the server's copy changes it.
+function appearance(record) {
+  return JSON.stringify([record.u16Start, record.u16End, record.themes, record.stance, record.status, describe(record)]);
+}
+
+// The body of an answer already shown from its headers: the span as stored, which is what the
+// page sent plus what the server fills in (the project's stance target, for one). Taken in
+// unless the span has moved on meanwhile (another save out, a newer version, deleted), and
+// drawn again only if that shows differently.
+function adoptBody(record, data) {
+  if (!data || !records.has(record.key) || record.pending > 0) return;
+  if (data.id !== record.id || data.version !== record.version) return;
+  const shown = appearance(record);
+  applyServer(record, data);
+  if (appearance(record) !== shown) refresh(record);
 }
 
 function retry(record) {
