@@ -480,3 +480,29 @@ def test_the_text_shows_when_it_has_the_keyboard(page, live_server, themed, anno
     assert page.evaluate("document.getSelection().toString()") == " sharply"
     page.keyboard.press("Enter")
     expect(page.locator("#panel-quote")).to_have_text("sharply")
+
+
+def test_a_key_pressed_as_the_panel_leaves_goes_on_in_the_text(page, live_server, themed, annotator):
+    document = DocumentFactory(project=themed, text=TEXT)
+    log_in(page, live_server, annotator)
+    open_workbench(page, document)
+    # A key pressed in the instant the span shows saved, when the panel is transparent and on
+    # its way out but still has the keyboard.
+    page.evaluate("""() => document.getElementById("workbench").addEventListener("lectern:saved", () => {
+      window.panelHadFocus = document.activeElement.id;
+      document.activeElement.dispatchEvent(new KeyboardEvent("keydown", {
+        key: "ArrowRight", ctrlKey: true, shiftKey: true, bubbles: true, cancelable: true }));
+    }, { once: true })""")
+
+    drag_select(page, "Critics disagree")
+    page.keyboard.press("w")
+    page.keyboard.press("Enter")
+
+    expect(saved_items(page)).to_have_count(1)
+    assert page.evaluate("window.panelHadFocus") == "span-panel"
+    assert page.evaluate("document.activeElement.id") == "doc-text"
+    assert page.evaluate("document.getSelection().toString()") == " sharply"
+    expect(page.locator("#span-panel")).to_be_hidden()
+    page.keyboard.press("Enter")
+    expect(page.locator("#panel-quote")).to_have_text("sharply")
+    assert list(Span.objects.values_list("text", flat=True)) == ["Critics disagree"]
